@@ -1,0 +1,33 @@
+# Everything runs in .venv, made by `make install`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A CPU build; an unpinned torch pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+STORE ?= data/targets.zarr
+JOBS ?=
+
+.PHONY: install test bench precompute verify info show clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[torch,test]" "$(TORCH)"
+
+test:
+	$(BIN)/python -m pytest
+
+bench:
+	$(BIN)/python -m benchmarks
+
+precompute:
+	$(BIN)/ocr-targets precompute --images data/images --annotations data/annotations.json --out $(STORE) $(if $(JOBS),--jobs $(JOBS))
+
+verify:
+	$(BIN)/ocr-targets verify $(STORE)
+
+info:
+	$(BIN)/ocr-targets info $(STORE)
+
+clean:
+	rm -rf $(STORE) $(STORE).failures.json .pytest_cache .hypothesis

@@ -1,0 +1,72 @@
+"""`make bench`: the fast paths against the on-the-fly path, side by side, in one run.
+
+Timings are the best of a few passes (the least disturbed by other work on a shared
+machine); each section prints its ratios against the on-the-fly cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocr_targets import compute_targets, reference_targets
+from ocr_targets.geometry import Resize
+from ocr_targets.ufo import parse_entry, read_ufo
+
+from .synthetic import receipt_polygons
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def best_seconds(run: Callable[[], object], passes: int = 3) -> float:
+    """The fastest of ``passes`` runs, in seconds."""
+    timings = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def bundled_scenes(size: int = 640) -> list[tuple[tuple[int, int], list[np.ndarray]]]:
+    """The bundled real samples, brought to the validation geometry."""
+    scenes = []
+    for name, entry in read_ufo(DATA / "annotations.json").items():
+        image = cv2.imread(str(DATA / "images" / name))
+        resize = Resize(image.shape[:2], size)
+        scenes.append(((size, size), resize.polygons(parse_entry(name, entry).polygons)))
+    return scenes
+
+
+def bench_maps(images: int) -> None:
+    print("== target maps, one process, one core (ms per image)")
+    print(f"{'input':<34}{'on the fly':>12}{'fast path':>12}{'ratio':>9}")
+    rng = np.random.default_rng(0)
+    receipts = [((640, 640), receipt_polygons(rng)) for _ in range(images)]
+    compute_targets(*receipts[0])  # compile (or load) the kernel outside the timing
+    for label, scenes in [(f"synthetic receipts ({images}, 100 words)", receipts), ("bundled samples (12)", bundled_scenes())]:
+        reference = best_seconds(lambda: [reference_targets(*scene) for scene in scenes]) / len(scenes)
+        fast = best_seconds(lambda: [compute_targets(*scene) for scene in scenes]) / len(scenes)
+        print(f"{label:<34}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
+
+
+SECTIONS = {"maps": bench_maps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="sections to run (default: all)")
+    parser.add_argument("--images", type=int, default=20, help="synthetic receipts per section (default: 20)")
+    args = parser.parse_args()
+    for name in args.sections or SECTIONS:
+        SECTIONS[name](args.images)
+        print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Precomputed DBNet training targets: compute once offline, read by index at train time."""
+
+from .config import ALGORITHM_VERSION, TargetConfig
+from .maps import Targets, compute_targets, reference_targets
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "TargetConfig",
+    "Targets",
+    "__version__",
+    "compute_targets",
+    "reference_targets",
+]

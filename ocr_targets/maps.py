@@ -1,0 +1,175 @@
+"""DB target maps: the plain reference path and the fast path that must equal it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .border import draw_borders
+from .config import TargetConfig
+from .geometry import as_polygons, offset_distance, shrink_and_dilate
+
+
+@dataclass(frozen=True, eq=False)
+class Targets:
+    """The training targets of one image.
+
+    ``prob_map`` and ``thresh_map`` are the compatibility contract with the baseline
+    collate. The masks are DB-style extras that never change the maps:
+    ``prob_mask`` is 0 over ignored words and over words too small to shrink,
+    ``thresh_mask`` is 1 inside the dilated polygons of the words not ignored.
+    """
+
+    prob_map: np.ndarray  # float32 (h, w), 0/1
+    thresh_map: np.ndarray  # float32 (h, w), in [thresh_min, thresh_max]
+    prob_mask: np.ndarray  # uint8 (h, w), 0/1
+    thresh_mask: np.ndarray  # uint8 (h, w), 0/1
+    shrunk_polygons: list[np.ndarray]  # (K, 2) int32 each
+
+
+def reference_targets(
+    shape: tuple[int, int],
+    polygons: Sequence[npt.ArrayLike],
+    config: TargetConfig = TargetConfig(),
+    ignore: Sequence[bool] | None = None,
+) -> Targets:
+    """The baseline's on-the-fly algorithm, step by step as DESIGN.md states it.
+
+    Written to be read and to be the yardstick of ``verify``, not to be fast.
+    """
+    height, width = _check_shape(shape)
+    ignore = _check_ignore(ignore, polygons)
+    prob_map = np.zeros((height, width), dtype=np.float32)
+    thresh_map = np.zeros((height, width), dtype=np.float32)
+    masks = _Masks(height, width)
+    shrunk_polygons = []
+    for index, polygon in enumerate(as_polygons(polygons)):
+        if polygon.size < 3:
+            continue
+        distance = offset_distance(polygon, config.shrink_ratio)
+        shrunk, dilated = shrink_and_dilate(polygon, distance)
+        for path in shrunk:
+            cv2.fillPoly(prob_map, [path], 1.0)
+        for path in dilated:
+            _draw_border_reference(thresh_map, polygon, path, distance)
+        masks.add(polygon, shrunk, dilated, ignore[index])
+        shrunk_polygons.extend(shrunk)
+    thresh_map = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
+    return Targets(prob_map, thresh_map, masks.prob, masks.thresh, shrunk_polygons)
+
+
+def compute_targets(
+    shape: tuple[int, int],
+    polygons: Sequence[npt.ArrayLike],
+    config: TargetConfig = TargetConfig(),
+    ignore: Sequence[bool] | None = None,
+) -> Targets:
+    """The fast path: the same maps as :func:`reference_targets`, bit for bit.
+
+    The polygon offsets and fills are the reference's; the threshold map, where the
+    reference spends nearly all its time, is drawn for all words at once by the
+    compiled kernel in :mod:`ocr_targets.border`.
+    """
+    height, width = _check_shape(shape)
+    ignore = _check_ignore(ignore, polygons)
+    prob_map = np.zeros((height, width), dtype=np.float32)
+    thresh_map = np.zeros((height, width), dtype=np.float32)
+    masks = _Masks(height, width)
+    shrunk_polygons = []
+    words, distances, boxes = [], [], []
+    for index, polygon in enumerate(as_polygons(polygons)):
+        if polygon.size < 3:
+            continue
+        distance = offset_distance(polygon, config.shrink_ratio)
+        shrunk, dilated = shrink_and_dilate(polygon, distance)
+        for path in shrunk:
+            cv2.fillPoly(prob_map, [path], 1.0)
+        for path in dilated:
+            x, y, w, h = cv2.boundingRect(path)
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w) - 1, min(height, y + h) - 1
+            if x0 <= x1 and y0 <= y1:
+                boxes.append((len(words), x0, y0, x1, y1))
+        masks.add(polygon, shrunk, dilated, ignore[index])
+        shrunk_polygons.extend(shrunk)
+        words.append(polygon)
+        distances.append(distance)
+    if boxes:
+        starts = np.cumsum([0] + [len(polygon) for polygon in words])
+        vertices = np.concatenate(words).astype(np.float64)
+        draw_borders(thresh_map, vertices, starts, np.array(distances), np.array(boxes, dtype=np.int64))
+    thresh_map *= config.thresh_max - config.thresh_min
+    thresh_map += config.thresh_min
+    return Targets(prob_map, thresh_map, masks.prob, masks.thresh, shrunk_polygons)
+
+
+class _Masks:
+    """The DB-style masks, built word by word alongside the maps."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.prob = np.ones((height, width), dtype=np.uint8)
+        self.thresh = np.zeros((height, width), dtype=np.uint8)
+
+    def add(self, polygon: np.ndarray, shrunk: list, dilated: list, ignored: bool) -> None:
+        if ignored or not shrunk:
+            cv2.fillPoly(self.prob, [polygon], 0)
+        if not ignored and dilated:
+            cv2.fillPoly(self.thresh, dilated, 1)
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (height, width) with positive sides, got {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
+
+
+def _check_ignore(ignore: Sequence[bool] | None, polygons: Sequence) -> Sequence[bool]:
+    if ignore is None:
+        return [False] * len(polygons)
+    if len(ignore) != len(polygons):
+        raise ValueError(f"got {len(ignore)} ignore flags for {len(polygons)} polygons")
+    return ignore
+
+
+def _draw_border_reference(thresh_map: np.ndarray, polygon: np.ndarray, path: np.ndarray, distance: float) -> None:
+    """Max-merge ``1 - clip(edge distance / D, 0, 1)`` (min over edges) over one dilated path's box.
+
+    A pixel's value does not depend on the box it is computed in, so only the part
+    of the box inside the map is computed (the baseline computed it all, then cropped).
+    """
+    (xmin, ymin), (xmax, ymax) = path.min(axis=0), path.max(axis=0)
+    height, width = thresh_map.shape
+    x0, x1, y0, y1 = max(0, xmin), min(width - 1, xmax), max(0, ymin), min(height - 1, ymax)
+    if x0 > x1 or y0 > y1:
+        return  # the box lies wholly outside the image (the baseline raised here)
+    xs = np.arange(x0, x1 + 1, dtype=np.float64).reshape(1, -1)
+    ys = np.arange(y0, y1 + 1, dtype=np.float64).reshape(-1, 1)
+    xs, ys = np.broadcast_arrays(xs, ys)
+    vertices = polygon.astype(np.float64)
+    distances = np.zeros((len(vertices), *xs.shape), dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(len(vertices)):
+            j = (i + 1) % len(vertices)
+            distances[i] = np.clip(_edge_distance(xs, ys, vertices[i], vertices[j]) / distance, 0, 1)
+    window = thresh_map[y0 : y1 + 1, x0 : x1 + 1]
+    window[...] = np.fmax(1 - distances.min(axis=0), window)
+
+
+def _edge_distance(xs: np.ndarray, ys: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The baseline's pixel-to-edge distance.
+
+    Where the angle the edge subtends at the pixel is acute (``cosin < 0``), the
+    distance to the nearer endpoint; elsewhere the distance to the edge's line.
+    """
+    square_1 = np.square(xs - start[0]) + np.square(ys - start[1])
+    square_2 = np.square(xs - end[0]) + np.square(ys - end[1])
+    square_edge = np.square(start[0] - end[0]) + np.square(start[1] - end[1])
+    cosin = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2))
+    square_sin = np.nan_to_num(1 - np.square(cosin))
+    result = np.sqrt(square_1 * square_2 * square_sin / square_edge)
+    acute = cosin < 0
+    result[acute] = np.sqrt(np.fmin(square_1, square_2))[acute]
+    return result

@@ -1,0 +1,72 @@
+"""The competition's UFO annotation format: loading and per-image word polygons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class AnnotationError(ValueError):
+    """An annotation file, or one image's entry in it, that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ImageAnnotation:
+    """One image's words, as the baseline dataset loads them.
+
+    ``polygons`` are (N, 2) int32, rounded from the file's points; ``ignore`` marks
+    words flagged illegible or transcribed ``###``.
+    """
+
+    name: str
+    polygons: list[np.ndarray]
+    ignore: list[bool]
+
+
+def read_ufo(path: str | Path) -> dict[str, dict]:
+    """The file's ``images`` mapping (name -> raw entry), in file order; clear errors on a bad file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AnnotationError(f"{path}: annotation file not found") from None
+    except UnicodeDecodeError as error:
+        raise AnnotationError(f"{path}: not UTF-8 text ({error})") from None
+    except json.JSONDecodeError as error:
+        raise AnnotationError(f"{path}: not valid JSON: {error}") from None
+    images = document.get("images") if isinstance(document, dict) else None
+    if not isinstance(images, dict):
+        raise AnnotationError(f'{path}: expected a UFO object {{"images": {{name: {{"words": ...}}}}}}')
+    return images
+
+
+def parse_entry(name: str, entry: object) -> ImageAnnotation:
+    """Validate one image's entry and round its points to int32 as the baseline dataset does."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(f"{name}: entry is not an object")
+    words = entry.get("words") or {}
+    if not isinstance(words, dict):
+        raise AnnotationError(f'{name}: "words" is not an object')
+    polygons, ignore = [], []
+    for word_id, word in words.items():
+        points = word.get("points") if isinstance(word, dict) else None
+        if points is None:
+            raise AnnotationError(f'{name}: word {word_id} has no "points"')
+        if len(points) == 0:
+            continue  # the baseline dataset drops empty words
+        try:
+            array = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AnnotationError(f"{name}: word {word_id} points are not numbers: {points!r}") from None
+        if array.ndim != 2 or array.shape[1] != 2:
+            raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
+        if np.abs(array).max() >= 2**24:
+            raise AnnotationError(f"{name}: word {word_id} has coordinates beyond +-2^24 pixels")
+        polygons.append(np.round(array).astype(np.int32))
+        ignore.append(bool(word.get("illegibility", False)) or word.get("transcription") == "###")
+    return ImageAnnotation(name, polygons, ignore)
