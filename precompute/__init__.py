@@ -1,0 +1,1 @@
+"""The batch job: ``ocr-targets precompute`` (also ``python -m precompute``), ``verify``, ``info``, ``show``."""

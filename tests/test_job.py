@@ -1,0 +1,238 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.synthetic import write_receipts
+from ocr_targets import TargetConfig, open_store, reference_targets
+from ocr_targets.geometry import Resize
+from ocr_targets.store import StoreError, StoreLock
+from ocr_targets.ufo import parse_entry, read_ufo
+from precompute import job as batch
+from precompute.cli import main
+from tests.conftest import DATA, FIXTURES
+
+
+def run(images, annotations, out, **options):
+    return batch.run(batch.Job(images, annotations, out, jobs=options.pop("jobs", 1), progress=False, **options))
+
+
+def chunk_mtimes(store: Path) -> dict[str, int]:
+    return {str(p.relative_to(store)): p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
+
+
+def expected_targets(images: Path, annotations: Path, name: str, size: int = 640):
+    annotation = parse_entry(name, read_ufo(annotations)[name])
+    image = cv2.imread(str(images / name))
+    resize = Resize(image.shape[:2], size)
+    polygons = resize.polygons(annotation.polygons)
+    return resize, annotation, reference_targets((size, size), polygons, TargetConfig(), annotation.ignore)
+
+
+def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    summary = run(images, annotations, out, jobs=2)
+    assert (summary.computed, summary.reused, summary.failures) == (12, 0, [])
+    store = open_store(out)
+    assert store.filenames == list(read_ufo(annotations))
+    for name in store.filenames:
+        entry = store[store.index_of(name)]
+        resize, annotation, expected = expected_targets(images, annotations, name)
+        assert entry.filename == name
+        np.testing.assert_array_equal(entry.prob_map, expected.prob_map)
+        np.testing.assert_allclose(entry.thresh_map, expected.thresh_map, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(entry.prob_mask, expected.prob_mask)
+        np.testing.assert_array_equal(entry.thresh_mask, expected.thresh_mask)
+        assert len(entry.shrunk_polygons) == len(expected.shrunk_polygons)
+        for stored, computed in zip(entry.shrunk_polygons, expected.shrunk_polygons):
+            np.testing.assert_array_equal(stored, computed)
+        assert entry.original_size == resize.original_size
+        np.testing.assert_allclose(entry.matrix @ entry.inverse_matrix, np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(entry.matrix, resize.matrix)
+        assert entry.prob_map.dtype == np.float32 and entry.thresh_map.dtype == np.float32
+    attrs = store.attrs
+    assert attrs["settings"]["config"] == TargetConfig().to_dict() and attrs["geometry"]["size"] == 640
+    assert attrs["schema_version"] == 1 and attrs["library_version"]
+
+
+def test_rerun_recomputes_nothing(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    before = chunk_mtimes(out / "prob_map")
+    summary = run(images, annotations, out)
+    assert (summary.computed, summary.reused) == (0, 12)
+    assert chunk_mtimes(out / "prob_map") == before
+
+
+def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    before = chunk_mtimes(out / "prob_map")
+
+    image = cv2.imread(str(images / "wildreceipt_2.jpeg"))
+    cv2.imwrite(str(images / "wildreceipt_2.jpeg"), image[:300])  # a different image: cropped
+    document = json.loads(annotations.read_text())
+    word = next(iter(document["images"]["icdar2015_img_3.jpg"]["words"].values()))
+    word["points"] = [[x + 40, y] for x, y in word["points"]]
+    annotations.write_text(json.dumps(document))
+
+    summary = run(images, annotations, out)
+    assert (summary.computed, summary.reused) == (2, 10)
+    store = open_store(out)
+    changed = {f"c/{store.index_of('wildreceipt_2.jpeg')}/0/0", f"c/{store.index_of('icdar2015_img_3.jpg')}/0/0"}
+    after = chunk_mtimes(out / "prob_map")
+    assert {key for key in after if after[key] != before.get(key)} == changed
+    assert store[store.index_of("wildreceipt_2.jpeg")].original_size == (300, 348)
+    _, _, expected = expected_targets(images, annotations, "icdar2015_img_3.jpg")
+    np.testing.assert_array_equal(store[store.index_of("icdar2015_img_3.jpg")].prob_map, expected.prob_map)
+
+
+def test_transcription_change_alone_recomputes_nothing(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    document = json.loads(annotations.read_text())
+    next(iter(document["images"]["wildreceipt_1.jpeg"]["words"].values()))["transcription"] = "SAFEWAY!"
+    annotations.write_text(json.dumps(document))
+    assert run(images, annotations, out).computed == 0
+
+
+def test_other_parameters_are_refused_then_rebuilt_with_overwrite(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    with pytest.raises(StoreError, match=r"other settings \(config: stored .*shrink_ratio.*--overwrite"):
+        run(images, annotations, out, config=TargetConfig(shrink_ratio=0.5))
+    summary = run(images, annotations, out, config=TargetConfig(shrink_ratio=0.5), overwrite=True)
+    assert (summary.computed, summary.reused) == (12, 0)
+    assert open_store(out).config.shrink_ratio == 0.5
+
+
+def test_added_images_are_appended_and_the_rest_reused(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    document = json.loads(annotations.read_text())
+    full = dict(document["images"])
+    document["images"] = dict(list(full.items())[:8])
+    annotations.write_text(json.dumps(document))
+    run(images, annotations, out)
+    document["images"] = full
+    annotations.write_text(json.dumps(document))
+    summary = run(images, annotations, out)
+    assert (summary.computed, summary.reused) == (4, 8)
+    assert len(open_store(out)) == 12
+
+
+@pytest.mark.parametrize("dtype", ["float16", "uint8"])
+def test_smaller_thresh_dtypes_stay_within_their_stated_error(dataset, tmp_path, dtype):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out, thresh_dtype=dtype)
+    store = open_store(out)
+    tolerance = store.attrs["thresh_tolerance"]
+    assert tolerance > 1e-6
+    for name in ("wildreceipt_1.jpeg", "icdar2015_img_6.jpg"):
+        _, _, expected = expected_targets(images, annotations, name)
+        stored = store[store.index_of(name)].thresh_map
+        assert stored.dtype == np.float32
+        assert np.abs(stored - expected.thresh_map).max() <= tolerance
+
+
+def test_bad_inputs_are_reported_and_the_rest_stored(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    (images / "icdar2015_img_1.jpg").unlink()
+    (images / "icdar2015_img_2.jpg").write_bytes((FIXTURES / "broken.jpg").read_bytes())
+    document = json.loads(annotations.read_text())
+    next(iter(document["images"]["icdar2015_img_3.jpg"]["words"].values()))["points"][1] = [float("nan"), 3.0]
+    annotations.write_text(json.dumps(document))
+
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--jobs", "1", "--quiet"])  # fmt: skip
+    assert status == 1
+    report = json.loads((tmp_path / "targets.zarr.failures.json").read_text())
+    failed = {failure["image"]: failure for failure in report["failed"]}
+    assert set(failed) == {"icdar2015_img_1.jpg", "icdar2015_img_2.jpg", "icdar2015_img_3.jpg"}
+    assert "image file not found" in failed["icdar2015_img_1.jpg"]["message"]
+    assert "icdar2015_img_1.jpg" in failed["icdar2015_img_1.jpg"]["message"]
+    assert "cannot decode image" in failed["icdar2015_img_2.jpg"]["message"]
+    assert "non-finite coordinates" in failed["icdar2015_img_3.jpg"]["message"]
+    assert str(annotations) in failed["icdar2015_img_3.jpg"]["message"]
+    store = open_store(out)
+    with pytest.raises(StoreError, match=r"icdar2015_img_2.jpg\) was never completed"):
+        store[store.index_of("icdar2015_img_2.jpg")]
+    assert store[store.index_of("wildreceipt_1.jpeg")].prob_map.any()
+
+    # Fix the inputs: the next run computes exactly the three, and the report goes away.
+    for name in ("icdar2015_img_1.jpg", "icdar2015_img_2.jpg"):
+        (images / name).write_bytes((DATA / "images" / name).read_bytes())
+    annotations.write_text((DATA / "annotations.json").read_text())
+    summary = run(images, annotations, out)
+    assert (summary.computed, summary.reused, summary.failures) == (3, 9, [])
+    assert not (tmp_path / "targets.zarr.failures.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ('{"pictures": {}}', "expected a UFO object"), (None, "not found")],
+)
+def test_malformed_annotation_file_is_a_clear_error(dataset, tmp_path, capsys, content, message):
+    images, annotations = dataset
+    if content is None:
+        annotations.unlink()
+    else:
+        annotations.write_text(content)
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations),
+                   "--out", str(tmp_path / "t.zarr"), "--quiet"])  # fmt: skip
+    assert status == 2
+    error = capsys.readouterr().err
+    assert str(annotations) in error and message in error
+
+
+def test_a_second_writer_is_refused(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    lock = StoreLock(out)
+    try:
+        with pytest.raises(StoreError, match="another job is writing this store"):
+            run(images, annotations, out)
+    finally:
+        lock.release()
+    assert run(images, annotations, out).reused == 12
+
+
+def test_killed_run_resumes_to_the_same_store(tmp_path):
+    images, annotations = write_receipts(tmp_path / "receipts", 40, seed=3)
+    command = [sys.executable, "-m", "precompute", "--images", str(images), "--annotations", str(annotations),
+               "--jobs", "1", "--quiet"]  # fmt: skip
+    whole = tmp_path / "whole.zarr"
+    subprocess.run([*command, "--out", str(whole)], check=True, capture_output=True)
+
+    out = tmp_path / "killed.zarr"
+    process = subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "done" / "c").glob("*"))) < 8:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = open_store(out).group["done"][:]
+    assert 0 < done.sum() < 40, "the run was not killed part way"
+
+    summary = run(images, annotations, out)
+    assert summary.reused == done.sum() and summary.computed == 40 - done.sum()
+    a, b = open_store(whole), open_store(out)
+    for name in ("prob_map", "thresh_map", "prob_mask", "thresh_mask", "shrunk_offsets", "shrunk_coords",
+                 "shrunk_count", "content_hash", "matrix", "original_size", "done"):  # fmt: skip
+        np.testing.assert_array_equal(a.group[name][:], b.group[name][:], err_msg=name)
+    assert not list(out.rglob("*.partial"))
