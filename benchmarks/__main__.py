@@ -7,6 +7,7 @@ machine); each section prints its ratios against the on-the-fly cost.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,11 @@ import numpy as np
 
 from ocr_targets import compute_targets, reference_targets
 from ocr_targets.geometry import Resize
+from ocr_targets.images import decode_image, read_image_bytes
 from ocr_targets.ufo import parse_entry, read_ufo
+from precompute.job import Job, run
 
-from .synthetic import receipt_polygons
+from .synthetic import receipt_polygons, write_receipts
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -55,7 +58,36 @@ def bench_maps(images: int) -> None:
         print(f"{label:<34}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
 
 
-SECTIONS = {"maps": bench_maps}
+def bench_job(images: int) -> None:
+    count = images * 10
+    print(f"== precompute job on {count} synthetic receipts (1200x1600 JPEG, 100 words)")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, annotations = write_receipts(Path(scratch), count)
+        sample = [parse_entry(name, entry) for name, entry in list(read_ufo(annotations).items())[:images]]
+
+        def on_the_fly() -> None:
+            for annotation in sample:
+                image = decode_image(read_image_bytes(folder / annotation.name), folder / annotation.name)
+                resize = Resize(image.shape[:2], 640)
+                reference_targets((640, 640), resize.polygons(annotation.polygons), ignore=annotation.ignore)
+
+        baseline = count / (best_seconds(on_the_fly, passes=1) * count / len(sample))
+        print(f"{'run':<40}{'images/s':>10}{'vs on the fly':>15}")
+        print(f"{'on the fly (decode + reference), 1 core':<40}{baseline:>10.1f}{1.0:>14.1f}x")
+        for jobs in (1, 2):
+            out = Path(scratch) / f"jobs{jobs}.zarr"
+            summary = run(Job(folder, annotations, out, jobs=jobs, progress=False))
+            rate = summary.computed / summary.seconds
+            print(f"{f'precompute --jobs {jobs}':<40}{rate:>10.1f}{rate / baseline:>14.1f}x")
+        summary = run(Job(folder, annotations, out, jobs=2, progress=False))
+        first = count / rate
+        print(f"rerun on unchanged data: {summary.seconds:.2f} s, {summary.seconds / first:.1%} of the first run "
+              f"({summary.reused} reused)")
+        print(f"store: {summary.store_bytes / count / 1024:.0f} KiB per image "
+              f"(the four maps uncompressed as float32: {640 * 640 * 4 * 4 / 1024:.0f} KiB)")
+
+
+SECTIONS = {"maps": bench_maps, "job": bench_job}
 
 
 def main() -> None:

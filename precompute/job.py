@@ -8,7 +8,6 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
@@ -17,7 +16,7 @@ from ocr_targets.config import TargetConfig
 from ocr_targets.geometry import Resize
 from ocr_targets.hashing import content_hash, settings_digest
 from ocr_targets.images import ImageError, decode_image, read_image_bytes
-from ocr_targets.store import StoreWriter, write_maps
+from ocr_targets.store import Record, StoreWriter, write_entry
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
 
 
@@ -29,15 +28,6 @@ class Failure:
     image: str
     stage: str  # "annotation", "image" or "targets"
     message: str
-
-
-@dataclass(frozen=True)
-class Computed:
-    index: int
-    content_hash: str
-    original_size: tuple[int, int]
-    matrix: np.ndarray
-    shrunk_polygons: list[np.ndarray]
 
 
 @dataclass
@@ -87,7 +77,7 @@ def run(job: Job) -> Summary:
     entries = read_ufo(job.annotations)
     names = list(entries)
     settings = settings_digest(job.config, job.size)
-    writer, lock = StoreWriter.open(
+    writer = StoreWriter.open(
         job.out,
         names,
         config=job.config,
@@ -126,12 +116,10 @@ def run(job: Job) -> Summary:
             if isinstance(result, Failure):
                 summary.failures.append(result)
             else:
-                writer.finish_entry(
-                    result.index, result.content_hash, result.original_size, result.matrix, result.shrunk_polygons
-                )
+                writer.mark_done(result)
                 summary.computed += 1
     finally:
-        lock.release()
+        writer.close()
     summary.failures.sort(key=lambda failure: failure.index)
     summary.seconds = time.perf_counter() - start
     summary.store_bytes = sum(path.stat().st_size for path in job.out.rglob("*") if path.is_file())
@@ -139,8 +127,12 @@ def run(job: Job) -> Summary:
     return summary
 
 
-def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annotation: ImageAnnotation):
-    """One image, in a worker: decode, transform, compute, write its maps. Never raises."""
+def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annotation: ImageAnnotation) -> int | Failure:
+    """One image, in a worker: decode, transform, compute, write all but ``done``. Never raises.
+
+    The hash is taken of the bytes this worker decoded, so an image edited during the
+    run is stored with the hash of what was computed.
+    """
     path = job.images / name
     try:
         data = read_image_bytes(path)
@@ -151,12 +143,11 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
         resize = Resize(image.shape[:2], job.size)
         polygons = resize.polygons(annotation.polygons)
         targets = compute_targets((job.size, job.size), polygons, job.config, annotation.ignore)
-        write_maps(job.out, run_id, index, targets, job.thresh_dtype, job.config)
+        record = Record(content_hash(data, annotation, settings), image.shape[:2], resize.matrix, targets)
+        write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
     except Exception as error:  # a bug or a disk problem: report it with the image, keep going
         return Failure(index, name, "targets", f"{path}: {type(error).__name__}: {error}")
-    return Computed(
-        index, content_hash(data, annotation, settings), image.shape[:2], resize.matrix, targets.shrunk_polygons
-    )
+    return index
 
 
 def _write_report(job: Job, summary: Summary) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import zarr
 
 from benchmarks.synthetic import write_receipts
 from ocr_targets import TargetConfig, open_store, reference_targets
@@ -67,17 +68,18 @@ def test_rerun_recomputes_nothing(dataset, tmp_path):
     images, annotations = dataset
     out = tmp_path / "targets.zarr"
     run(images, annotations, out)
-    before = chunk_mtimes(out / "prob_map")
+    before = chunk_mtimes(out)
     summary = run(images, annotations, out)
     assert (summary.computed, summary.reused) == (0, 12)
-    assert chunk_mtimes(out / "prob_map") == before
+    after = chunk_mtimes(out)
+    assert {key for key in after if after[key] != before.get(key)} == {"zarr.json"}  # attributes: "updated"
 
 
 def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
     images, annotations = dataset
     out = tmp_path / "targets.zarr"
     run(images, annotations, out)
-    before = chunk_mtimes(out / "prob_map")
+    before = chunk_mtimes(out / "binary_maps")
 
     image = cv2.imread(str(images / "wildreceipt_2.jpeg"))
     cv2.imwrite(str(images / "wildreceipt_2.jpeg"), image[:300])  # a different image: cropped
@@ -89,8 +91,8 @@ def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
     summary = run(images, annotations, out)
     assert (summary.computed, summary.reused) == (2, 10)
     store = open_store(out)
-    changed = {f"c/{store.index_of('wildreceipt_2.jpeg')}/0/0", f"c/{store.index_of('icdar2015_img_3.jpg')}/0/0"}
-    after = chunk_mtimes(out / "prob_map")
+    changed = {f"c/{store.index_of(name)}/0/0/0" for name in ("wildreceipt_2.jpeg", "icdar2015_img_3.jpg")}
+    after = chunk_mtimes(out / "binary_maps")
     assert {key for key in after if after[key] != before.get(key)} == changed
     assert store[store.index_of("wildreceipt_2.jpeg")].original_size == (300, 348)
     _, _, expected = expected_targets(images, annotations, "icdar2015_img_3.jpg")
@@ -205,7 +207,7 @@ def test_a_second_writer_is_refused(dataset, tmp_path):
     run(images, annotations, out)
     lock = StoreLock(out)
     try:
-        with pytest.raises(StoreError, match="another job is writing this store"):
+        with pytest.raises(StoreError, match="another job is writing or reading this store"):
             run(images, annotations, out)
     finally:
         lock.release()
@@ -226,13 +228,15 @@ def test_killed_run_resumes_to_the_same_store(tmp_path):
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    done = open_store(out).group["done"][:]
+    done = open_store(out).done()
     assert 0 < done.sum() < 40, "the run was not killed part way"
 
     summary = run(images, annotations, out)
     assert summary.reused == done.sum() and summary.computed == 40 - done.sum()
-    a, b = open_store(whole), open_store(out)
-    for name in ("prob_map", "thresh_map", "prob_mask", "thresh_mask", "shrunk_offsets", "shrunk_coords",
-                 "shrunk_count", "content_hash", "matrix", "original_size", "done"):  # fmt: skip
-        np.testing.assert_array_equal(a.group[name][:], b.group[name][:], err_msg=name)
+    a, b = zarr.open_group(whole, mode="r"), zarr.open_group(out, mode="r")
+    for name, array in a.arrays():
+        if name in ("shrunk_offsets", "shrunk_coords"):  # huge and sparse: compare the written part
+            np.testing.assert_array_equal(array[:, :4096], b[name][:, :4096], err_msg=name)
+        else:
+            np.testing.assert_array_equal(array[:], b[name][:], err_msg=name)
     assert not list(out.rglob("*.partial"))

@@ -1,0 +1,70 @@
+import pickle
+
+import numpy as np
+import pytest
+import zarr
+
+from ocr_targets import open_store
+from ocr_targets.store import StoreError
+from precompute import job as batch
+
+
+@pytest.fixture
+def store_path(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
+    return out
+
+
+def test_reader_reads_what_zarr_reads(store_path):
+    store = open_store(store_path)
+    group = zarr.open_group(store_path, mode="r")
+    for index in range(len(store)):
+        entry = store[index]
+        binary = group["binary_maps"][index]
+        np.testing.assert_array_equal(entry.prob_map, binary[0].astype(np.float32))
+        np.testing.assert_array_equal(entry.prob_mask, binary[1])
+        np.testing.assert_array_equal(entry.thresh_mask, binary[2])
+        np.testing.assert_array_equal(entry.thresh_map, group["thresh_map"][index])
+        np.testing.assert_array_equal(entry.matrix, group["matrices"][index, 0])
+        np.testing.assert_array_equal(entry.inverse_matrix, group["matrices"][index, 1])
+        height, width, count = group["image_info"][index]
+        assert entry.original_size == (height, width) and len(entry.shrunk_polygons) == count
+        offsets = group["shrunk_offsets"][index, : count + 1]
+        coords = group["shrunk_coords"][index, : offsets[-1]]
+        np.testing.assert_array_equal(np.concatenate(entry.shrunk_polygons), coords)
+        assert entry.content_hash == bytes(group["content_hash"][index]).hex()
+        assert entry.prob_map.flags.writeable and entry.prob_mask.flags.writeable
+
+
+def test_store_surface(store_path):
+    store = open_store(store_path)
+    assert len(store) == 12 and store.filenames[0] == "icdar2015_img_1.jpg"
+    assert store.index_of("wildreceipt_1.jpeg") == 10
+    assert store[-1].filename == store.filenames[-1]
+    assert store.done().tolist() == [1] * 12
+    assert "12 images" in repr(store)
+    with pytest.raises(KeyError, match="'nope.jpg' is not in the store"):
+        store.index_of("nope.jpg")
+    with pytest.raises(IndexError, match="index 12 is out of range for the store .* of 12 images"):
+        store[12]
+    clone = pickle.loads(pickle.dumps(store))
+    np.testing.assert_array_equal(clone[3].thresh_map, store[3].thresh_map)
+
+
+def test_missing_or_foreign_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="no target store here"):
+        open_store(tmp_path / "nothing.zarr")
+    zarr.open_group(tmp_path / "other.zarr", mode="w")
+    with pytest.raises(StoreError, match="not one written by ocr-targets"):
+        open_store(tmp_path / "other.zarr")
+
+
+def test_damaged_chunk_is_detected(store_path):
+    chunk = store_path / "thresh_map" / "c" / "4" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"thresh_map/c/4/0/0: damaged chunk"):
+        open_store(store_path)[4]
