@@ -21,6 +21,14 @@ from ocr_targets.images import decode_image, read_image_bytes
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
+try:
+    import torch
+
+    from ocr_targets.collate import OnTheFlyCollate, StoreCollate, _Collate
+    from ocr_targets.dataset import UFODataset
+except ImportError:  # the loader section needs the torch extra
+    torch = None
+
 from .synthetic import receipt_polygons, write_receipts
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -87,7 +95,53 @@ def bench_job(images: int) -> None:
               f"(the four maps uncompressed as float32: {640 * 640 * 4 * 4 / 1024:.0f} KiB)")
 
 
-SECTIONS = {"maps": bench_maps, "job": bench_job}
+def bench_loader(images: int) -> None:
+    count = images * 8
+    print(f"== train time: reading targets, {count} synthetic receipts")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, annotations = write_receipts(Path(scratch), count, seed=1)
+        out = Path(scratch) / "targets.zarr"
+        run(Job(folder, annotations, out, jobs=2, progress=False))
+        data = UFODataset(folder, annotations)
+        stored = StoreCollate(data, out)
+        items = [data[i] for i in range(16)]
+        memory = InMemoryCollate([stored.store.read_maps(item["index"]) for item in items])
+
+        timings = {
+            "on the fly (reference collate)": best_seconds(lambda: OnTheFlyCollate()(items), passes=2),
+            "on the fly (fast path collate)": best_seconds(lambda: OnTheFlyCollate(compute=compute_targets)(items)),
+            "store (StoreCollate)": best_seconds(lambda: stored(items), passes=5),
+            "uncompressed memory": best_seconds(lambda: memory(items), passes=5),
+        }
+        reference = timings["on the fly (reference collate)"]
+        print(f"{'batch of 16':<36}{'ms':>9}{'vs on the fly':>15}{'vs memory':>11}")
+        for label, seconds in timings.items():
+            print(f"{label:<36}{seconds * 1e3:>9.1f}{reference / seconds:>14.1f}x"
+                  f"{seconds / timings['uncompressed memory']:>10.1f}x")
+
+        print(f"{'one epoch, DataLoader(2 workers), batch 16':<44}{'s':>7}{'vs on the fly':>15}")
+        epochs = {}
+        for label, collate in [("on the fly (reference collate)", OnTheFlyCollate()), ("store (StoreCollate)", stored)]:
+            loader = torch.utils.data.DataLoader(data, batch_size=16, num_workers=2, collate_fn=collate)
+            epochs[label] = best_seconds(lambda: sum(1 for _ in loader), passes=1)
+        for label, seconds in epochs.items():
+            print(f"{label:<44}{seconds:>7.2f}{epochs['on the fly (reference collate)'] / seconds:>14.1f}x")
+        stored.close()
+
+
+class InMemoryCollate(_Collate if torch else object):
+    """The floor for a store read: the same maps, already decoded in memory, copied into the batch."""
+
+    def __init__(self, maps: list[dict[str, np.ndarray]]) -> None:
+        super().__init__()
+        self.maps = maps
+
+    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
+        for name, array in out.items():
+            array[...] = self.maps[item["index"]][name]
+
+
+SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader}
 
 
 def main() -> None:
@@ -96,6 +150,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20, help="synthetic receipts per section (default: 20)")
     args = parser.parse_args()
     for name in args.sections or SECTIONS:
+        if name == "loader" and torch is None:
+            print("== train time: skipped, PyTorch is not installed (pip install 'ocr-targets[torch]')\n")
+            continue
         SECTIONS[name](args.images)
         print()
 

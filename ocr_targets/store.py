@@ -24,6 +24,7 @@ import datetime
 import fcntl
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from .maps import Targets
 
 SCHEMA_VERSION = 1
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
+MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
 MAX_SHRUNK_POLYGONS = 1 << 16  # per image; unwritten chunks cost nothing on disk
 MAX_SHRUNK_POINTS = 1 << 22
@@ -91,12 +93,15 @@ class StoreLock:
     The kernel drops it when its holder dies, so a killed job never leaves a stale lock.
     """
 
+    _fd = -1
+
     def __init__(self, path: Path, shared: bool = False) -> None:
-        self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(self._fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            self._fd = fd
         except BlockingIOError:
-            os.close(self._fd)
+            os.close(fd)
             if shared:
                 raise StoreError(f"{path}: a precompute job is writing this store; wait for it to finish") from None
             raise StoreError(f"{path}: another job is writing or reading this store; wait for it to finish") from None
@@ -105,6 +110,8 @@ class StoreLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing the last descriptor releases the flock
             self._fd = -1
+
+    __del__ = release
 
 
 @dataclass(frozen=True)
@@ -300,26 +307,33 @@ class _ChunkReader:
         if codecs != ["bytes", "zstd"] or encoding != {"name": "default", "configuration": {"separator": "/"}}:
             raise StoreError(f"{self.folder}: unexpected codecs {codecs} or chunk keys {encoding}")
         endian = meta["codecs"][0].get("configuration", {}).get("endian", "little")
-        self.dtype = np.dtype(meta["data_type"]).newbyteorder("<" if endian == "little" else ">")
+        self.dtype = np.dtype(meta["data_type"])
+        if endian != sys.byteorder and self.dtype.itemsize > 1:
+            raise StoreError(f"{self.folder}: {endian}-endian data on a {sys.byteorder}-endian machine")
         self.chunk = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
         self.shape = tuple(meta["shape"])
         self.fill = meta["fill_value"]
         self.zstd = Zstd()
 
-    def read(self, index: int, chunk: int = 0) -> np.ndarray:
-        """Chunk ``chunk`` (along axis 1) of image ``index``, shaped as the chunk without its first axis."""
+    def read(self, index: int, chunk: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """Chunk ``chunk`` (along axis 1) of image ``index``, shaped as the chunk without its first axis.
+
+        ``out``, a C-contiguous array of the chunk's dtype and shape, receives it without a copy.
+        """
         key = f"c/{index}" + (f"/{chunk}" + "/0" * (len(self.chunk) - 2) if len(self.chunk) > 1 else "")
         path = self.folder / key
+        if out is None:
+            out = np.empty(self.chunk[1:], dtype=self.dtype)
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            return np.full(self.chunk[1:], self.fill, dtype=self.dtype)
-        array = np.empty(self.chunk[1:], dtype=self.dtype)
+        except FileNotFoundError:  # zarr does not write a chunk that is all fill value
+            out[...] = self.fill
+            return out
         try:
-            self.zstd.decode(data, out=array)
+            self.zstd.decode(data, out=out)
         except (RuntimeError, ValueError) as error:
             raise StoreError(f"{path}: damaged chunk ({error})") from None
-        return array.astype(self.dtype.newbyteorder("="), copy=False)
+        return out
 
     def read_prefix(self, index: int, length: int) -> np.ndarray:
         """The first ``length`` items along axis 1 of image ``index``, across chunks."""
@@ -381,8 +395,21 @@ class TargetStore:
         """The done flag of every entry, in one read."""
         return zarr.open_array(self.path / "done", mode="r", zarr_format=3)[:]
 
+    def content_hash(self, index: int) -> str:
+        return bytes(self._reader("content_hash").read(self._position(index))).hex()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_readers": {}}  # each process opens its own readers
+
     def read_maps(self, index: int, checked: bool = False) -> dict[str, np.ndarray]:
-        """The maps of entry ``index``, as the fast path makes them (float32 maps, uint8 masks).
+        """The maps of entry ``index``, as the fast path makes them (float32 maps, uint8 masks)."""
+        size = (self.size, self.size)
+        maps = {name: np.empty(size, dtype=dtype) for name, dtype in MAP_DTYPES.items()}
+        self.read_maps_into(index, maps, checked)
+        return maps
+
+    def read_maps_into(self, index: int, out: dict[str, np.ndarray], checked: bool = False) -> None:
+        """Decode the maps of entry ``index`` into ``out`` (arrays of MAP_DTYPES, e.g. batch slices).
 
         ``checked=True`` skips the done flag, for callers that checked every flag once.
         """
@@ -393,12 +420,14 @@ class TargetStore:
                 "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
             )
         binary = self._reader("binary_maps").read(index)
-        return {
-            "prob_map": binary[0].astype(np.float32),
-            "thresh_map": decode_thresh(self._reader("thresh_map").read(index), self.config),
-            "prob_mask": binary[1],
-            "thresh_mask": binary[2],
-        }
+        for channel, name in enumerate(BINARY_MAPS):
+            np.copyto(out[name], binary[channel])
+        thresh = self._reader("thresh_map")
+        target = out["thresh_map"]
+        if thresh.dtype == np.float32 and target.flags.c_contiguous:
+            thresh.read(index, out=target)
+        else:
+            target[...] = decode_thresh(thresh.read(index), self.config)
 
     def __getitem__(self, index: int) -> Entry:
         maps = self.read_maps(index)
@@ -410,7 +439,7 @@ class TargetStore:
         return Entry(
             index=index,
             filename=self.filenames[index],
-            content_hash=bytes(self._reader("content_hash").read(index)).hex(),
+            content_hash=self.content_hash(index),
             shrunk_polygons=[coords[offsets[k] : offsets[k + 1]] for k in range(count)],
             matrix=matrices[0],
             inverse_matrix=matrices[1],
