@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ._torch import torch
-from .geometry import Resize
-from .hashing import content_hash, settings_digest
-from .images import decode_image, read_image_bytes
 from .config import TargetConfig
+from .hashing import content_hash, settings_digest
+from .images import load_sample, read_image_bytes
 from .ufo import ImageAnnotation, parse_entry, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.
@@ -38,24 +37,20 @@ class UFODataset(torch.utils.data.Dataset):
         return len(self.filenames)
 
     def __getitem__(self, index: int) -> dict:
-        annotation = self.annotations[index]
-        path = self.images / annotation.name
-        image = decode_image(read_image_bytes(path), path)
-        resize = Resize(image.shape[:2], self.size)
-        pixels = (resize.image(image).astype(np.float32) / 255 - MEAN) / STD
+        sample = load_sample(self.images, self.annotations[index], self.size)
+        pixels = (sample.resize.image(sample.image).astype(np.float32) / 255 - MEAN) / STD
+        height, width = sample.image.shape[:2]
         return {
             "image": torch.from_numpy(pixels.transpose(2, 0, 1).copy()),
-            "image_filename": annotation.name,
-            "shape": (image.shape[1], image.shape[0]),  # (width, height), as PIL's size in the baseline
-            "inverse_matrix": resize.inverse_matrix,
-            "polygons": [polygon.reshape(1, -1, 2) for polygon in resize.polygons(annotation.polygons)],
-            "ignore": annotation.ignore,
+            "image_filename": sample.annotation.name,
+            "shape": (width, height),  # as PIL's size in the baseline
+            "inverse_matrix": sample.resize.inverse_matrix,
+            "polygons": [polygon.reshape(1, -1, 2) for polygon in sample.polygons],
+            "ignore": sample.annotation.ignore,
             "index": index,
         }
 
     def content_hashes(self, config: TargetConfig) -> list[str]:
         """Each image's content hash, as the precompute job computes it (reads every image file)."""
         settings = settings_digest(config, self.size)
-        return [
-            content_hash(read_image_bytes(self.images / a.name), a, settings) for a in self.annotations
-        ]
+        return [content_hash(read_image_bytes(self.images / a.name), a, settings) for a in self.annotations]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .config import TargetConfig
+from .geometry import Resize
+from .maps import Targets, compute_targets
+from .ufo import ImageAnnotation
 
 
 class ImageError(ValueError):
@@ -27,3 +33,27 @@ def decode_image(data: bytes, path: Path) -> np.ndarray:
     if image is None:
         raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; not a readable JPEG/PNG/...)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its words, brought to the validation geometry."""
+
+    annotation: ImageAnnotation
+    data: bytes  # the file's bytes, as hashed
+    image: np.ndarray  # RGB uint8, original size
+    resize: Resize
+    polygons: list[np.ndarray]  # (N, 2) float64, in target coordinates
+
+    def targets(self, config: TargetConfig, compute=compute_targets) -> Targets:
+        size = self.resize.size
+        return compute((size, size), self.polygons, config, self.annotation.ignore)
+
+
+def load_sample(images: Path, annotation: ImageAnnotation, size: int) -> Sample:
+    """Read, decode and resize one image and its polygons; ImageError names the file."""
+    path = images / annotation.name
+    data = read_image_bytes(path)
+    image = decode_image(data, path)
+    resize = Resize(image.shape[:2], size)
+    return Sample(annotation, data, image, resize, resize.polygons(annotation.polygons))

@@ -124,6 +124,10 @@ class Record:
     targets: Targets
 
 
+# Arrays whose chunk of a done entry is never all fill value, so always on disk.
+_ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -202,10 +206,18 @@ class StoreWriter:
         return writer
 
     def _lay_out(self, count: int, size: int, thresh_dtype: str) -> None:
-        """Create the arrays, or resize them to ``count`` images."""
-        for name, (tail, chunk_tail, dtype) in _layout(size, thresh_dtype).items():
+        """Create the arrays, or check and resize them to ``count`` images."""
+        layout = _layout(size, thresh_dtype)
+        unknown = sorted(set(self.group.array_keys()) - set(layout))
+        if unknown:
+            raise StoreError(f"{self.path}: holds arrays this schema does not know ({', '.join(unknown)}); "
+                             "rerun with --overwrite to rebuild it")
+        for name, (tail, chunk_tail, dtype) in layout.items():
             if name in self.group:
                 array = self.group[name]
+                if array.shape[1:] != tail or array.chunks != (1, *chunk_tail) or array.dtype != np.dtype(dtype):
+                    raise StoreError(f"{self.path}: array {name} is laid out otherwise than this schema; "
+                                     "rerun with --overwrite to rebuild it")
                 if array.shape[0] != count:
                     array.resize((count, *array.shape[1:]))
             else:
@@ -301,7 +313,10 @@ class _ChunkReader:
 
     def __init__(self, root: Path, name: str) -> None:
         self.folder = root / name
-        meta = json.loads((self.folder / "zarr.json").read_text())
+        try:
+            meta = json.loads((self.folder / "zarr.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise StoreError(f"{self.folder}/zarr.json: unreadable array metadata ({error})") from None
         codecs = [codec["name"] for codec in meta["codecs"]]
         encoding = meta["chunk_key_encoding"]
         if codecs != ["bytes", "zstd"] or encoding != {"name": "default", "configuration": {"separator": "/"}}:
@@ -391,6 +406,20 @@ class TargetStore:
             raise IndexError(f"index {index} is out of range for the store {self.path} of {len(self)} images")
         return index % len(self)
 
+    def missing_chunks(self, index: int) -> list[Path]:
+        """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
+        index = self._position(index)
+        expected = [f"{name}/c/{index}" + "/0" * (len(self._reader(name).chunk) - 1) for name in _ALWAYS_WRITTEN]
+        count = int(self._reader("image_info").read(index)[2])
+        if count:
+            points = int(self._reader("shrunk_offsets").read_prefix(index, count + 1)[-1])
+            expected += [f"shrunk_offsets/c/{index}/{k}" for k in range(-(-(count + 1) // self._reader("shrunk_offsets").chunk[1]))]
+            expected += [f"shrunk_coords/c/{index}/{k}/0" for k in range(-(-points // self._reader("shrunk_coords").chunk[1]))]
+        return [self.path / key for key in expected if not (self.path / key).exists()]
+
+    def is_done(self, index: int) -> bool:
+        return bool(self._reader("done").read(self._position(index)))
+
     def done(self) -> np.ndarray:
         """The done flag of every entry, in one read."""
         return zarr.open_array(self.path / "done", mode="r", zarr_format=3)[:]
@@ -414,7 +443,7 @@ class TargetStore:
         ``checked=True`` skips the done flag, for callers that checked every flag once.
         """
         index = self._position(index)
-        if not checked and not self._reader("done").read(index):
+        if not checked and not self.is_done(index):
             raise StoreError(
                 f"{self.path}: entry {index} ({self.filenames[index]}) was never completed "
                 "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"

@@ -10,8 +10,10 @@ from pathlib import Path
 from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
 from ocr_targets.store import THRESH_DTYPES, StoreError, thresh_tolerance
+from ocr_targets.images import ImageError
 from ocr_targets.ufo import AnnotationError
 
+from . import inspect, verify
 from . import job as batch
 
 DESCRIPTION = """\
@@ -56,7 +58,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")
     precompute.set_defaults(run=run_precompute)
+
+    check = commands.add_parser(
+        "verify",
+        help="recompute entries with the reference path and compare them to the store",
+        description=(
+            "Recompute the targets of the store's images with the reference (on-the-fly) path and compare: "
+            "per image, the largest difference of each map; stale entries (image or words changed since "
+            "precompute); entries missing from the store or extra; chunks that cannot be read. Exit 0 only "
+            "when everything matches within the stored threshold dtype's stated error."
+        ),
+    )
+    check.add_argument("store", type=Path, help="the store (STORE.zarr)")
+    check.add_argument("--images", type=Path, help="image directory (default: the one recorded in the store)")
+    check.add_argument("--annotations", type=Path, help="UFO json (default: the one recorded in the store)")
+    check.add_argument("--sample", type=int, metavar="K", help="check a random K entries instead of all")
+    check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed)")
+    check.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
+    check.set_defaults(run=run_verify)
+
+    describe = commands.add_parser("info", help="what a store holds and how it was made")
+    describe.add_argument("store", type=Path, help="the store (STORE.zarr)")
+    describe.set_defaults(run=lambda args: print("\n".join(inspect.info(args.store))) or 0)
+
+    picture = commands.add_parser(
+        "show",
+        help="draw one image's targets to a PNG",
+        description="Write the image with its polygons and shrunk polygons, its probability map and its "
+        "threshold map side by side, so that a person can see the targets are right.",
+    )
+    picture.add_argument("store", type=Path, help="the store (STORE.zarr)")
+    picture.add_argument("name", help="the image's file name, as in the annotation file")
+    picture.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    picture.add_argument("--images", type=Path, help="image directory (default: the one recorded in the store)")
+    picture.set_defaults(run=run_show)
     return parser
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < 1:
+        raise ValueError(f"--sample must be at least 1, got {args.sample}")
+    report = verify.verify(
+        args.store, args.images, args.annotations, args.sample, args.seed, args.jobs, progress=not args.quiet
+    )
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def run_show(args: argparse.Namespace) -> int:
+    inspect.show(args.store, args.name, args.out, args.images)
+    print(f"wrote {args.out}")
+    return 0
 
 
 def run_precompute(args: argparse.Namespace) -> int:
@@ -89,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (AnnotationError, StoreError, ValueError) as error:
+    except (AnnotationError, ImageError, StoreError, KeyError, ValueError) as error:
         print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,11 +11,10 @@ from pathlib import Path
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from ocr_targets import __version__, compute_targets
+from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
-from ocr_targets.geometry import Resize
 from ocr_targets.hashing import content_hash, settings_digest
-from ocr_targets.images import ImageError, decode_image, read_image_bytes
+from ocr_targets.images import ImageError, load_sample, read_image_bytes
 from ocr_targets.store import Record, StoreWriter, write_entry
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
 
@@ -133,20 +132,16 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
     The hash is taken of the bytes this worker decoded, so an image edited during the
     run is stored with the hash of what was computed.
     """
-    path = job.images / name
     try:
-        data = read_image_bytes(path)
-        image = decode_image(data, path)
+        sample = load_sample(job.images, annotation, job.size)
     except ImageError as error:
         return Failure(index, name, "image", str(error))
     try:
-        resize = Resize(image.shape[:2], job.size)
-        polygons = resize.polygons(annotation.polygons)
-        targets = compute_targets((job.size, job.size), polygons, job.config, annotation.ignore)
-        record = Record(content_hash(data, annotation, settings), image.shape[:2], resize.matrix, targets)
+        targets = sample.targets(job.config)
+        record = Record(content_hash(sample.data, annotation, settings), sample.image.shape[:2], sample.resize.matrix, targets)
         write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
     except Exception as error:  # a bug or a disk problem: report it with the image, keep going
-        return Failure(index, name, "targets", f"{path}: {type(error).__name__}: {error}")
+        return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")
     return index
 
 

@@ -1,0 +1,66 @@
+"""``ocr-targets info`` and ``ocr-targets show``: what is in a store, in words and in a picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zarr
+
+from ocr_targets.images import load_sample
+from ocr_targets.store import open_store
+from ocr_targets.ufo import parse_entry, read_ufo
+
+
+def info(path: Path) -> list[str]:
+    """Parameters, geometry, counts, size on disk, dtypes and provenance of a store."""
+    store = open_store(path)
+    attrs = store.attrs
+    group = zarr.open_group(path, mode="r")
+    done = int(store.done().sum())
+    size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+    settings = attrs["settings"]
+    lines = [
+        f"store        {path}",
+        f"images       {len(store)} ({done} done, {len(store) - done} not computed)",
+        f"size on disk {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)",
+        "parameters   " + ", ".join(f"{k}={v}" for k, v in settings["config"].items()),
+        f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; {attrs['geometry']['pad']}",
+        f"thresh_map   stored as {settings['thresh_dtype']} (max error {attrs['thresh_tolerance']:.1e})",
+        f"made         {attrs['created']}, updated {attrs['updated']}, by ocr-targets {attrs['library_version']} "
+        f"(algorithm {settings['algorithm_version']}, store schema {attrs['schema_version']})",
+        f"sources      images {attrs['sources']['images']}",
+        f"             annotations {attrs['sources']['annotations']}",
+        "arrays",
+    ]
+    for name, array in sorted(group.arrays()):
+        lines.append(f"  {name:<15}{str(array.dtype):<9}shape {array.shape}, chunks {array.chunks}")
+    return lines
+
+
+def show(path: Path, name: str, out: Path, images: Path | None = None) -> None:
+    """Write a PNG: the image with its polygons (green) and shrunk polygons (red), the probability
+    map and the threshold map, side by side, at the target geometry."""
+    store = open_store(path)
+    entry = store[store.index_of(name)]
+    images = images or Path(store.attrs["sources"]["images"])
+    annotations = read_ufo(Path(store.attrs["sources"]["annotations"]))
+    sample = load_sample(images, parse_entry(name, annotations[name]), store.size)
+    picture = cv2.cvtColor(sample.resize.image(sample.image), cv2.COLOR_RGB2BGR)
+    cv2.polylines(picture, [p.astype(np.int32) for p in sample.polygons], True, (0, 200, 0), 1)
+    cv2.polylines(picture, entry.shrunk_polygons, True, (0, 0, 255), 1)
+    prob = cv2.cvtColor((entry.prob_map * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    low, high = store.config.thresh_min, store.config.thresh_max
+    scaled = np.clip((entry.thresh_map - low) / (high - low) * 255, 0, 255).astype(np.uint8)
+    thresh = cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS)
+    panels = []
+    for title, panel in (("image, polygons, shrunk", picture), ("probability map", prob), ("threshold map", thresh)):
+        panel = panel.copy()
+        cv2.putText(panel, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 3, cv2.LINE_AA)
+        cv2.putText(panel, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 1, cv2.LINE_AA)
+        panels.append(panel)
+    gap = np.full((store.size, 8, 3), 255, dtype=np.uint8)
+    strip = np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
+    if not cv2.imwrite(str(out), strip):
+        raise ValueError(f"{out}: cannot write the picture (is the folder there, and the suffix .png?)")

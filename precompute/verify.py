@@ -1,0 +1,139 @@
+"""``ocr-targets verify``: recompute entries with the reference path and compare them to the store."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from ocr_targets import reference_targets
+from ocr_targets.hashing import content_hash, settings_digest
+from ocr_targets.images import ImageError, load_sample
+from ocr_targets.store import StoreError, TargetStore, open_store
+from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
+
+MAPS = ("prob_map", "thresh_map", "prob_mask", "thresh_mask")
+
+
+@dataclass
+class Check:
+    """The verdict on one entry."""
+
+    index: int
+    image: str
+    problems: list[str] = field(default_factory=list)
+    differences: dict[str, float] = field(default_factory=dict)  # largest absolute difference per map
+    stale: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Report:
+    store: Path
+    checks: list[Check]
+    missing: list[str]  # in the annotations, not in the store
+    extra: list[str]  # in the store, not in the annotations
+    seed: int | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra and all(check.ok for check in self.checks)
+
+    def lines(self) -> list[str]:
+        lines = [f"{'image':<32}" + "".join(f"{name:>13}" for name in MAPS) + "  verdict"]
+        for check in self.checks:
+            cells = "".join(
+                f"{check.differences[name]:>13.2e}" if name in check.differences else f"{'-':>13}" for name in MAPS
+            )
+            lines.append(f"{check.image:<32}{cells}  {'ok' if check.ok else '; '.join(check.problems)}")
+        lines += [f"missing from the store: {name}" for name in self.missing]
+        lines += [f"in the store but not in the annotations: {name}" for name in self.extra]
+        bad = [check for check in self.checks if not check.ok]
+        stale = sum(check.stale for check in self.checks)
+        sample = f" (random sample, seed {self.seed})" if self.seed is not None else ""
+        lines.append(
+            f"{len(self.checks)} entries checked{sample}: {len(self.checks) - len(bad)} match, {len(bad)} do not "
+            f"({stale} stale), {len(self.missing)} missing, {len(self.extra)} extra: "
+            + ("OK" if self.ok else "FAILED")
+        )
+        return lines
+
+
+def verify(
+    path: Path,
+    images: Path | None = None,
+    annotations: Path | None = None,
+    sample: int | None = None,
+    seed: int | None = None,
+    jobs: int = -1,
+    progress: bool = True,
+) -> Report:
+    """Compare the store at ``path`` with the reference targets of its images (or of ``images``)."""
+    store = open_store(path)
+    images = images or Path(store.attrs["sources"]["images"])
+    annotations = annotations or Path(store.attrs["sources"]["annotations"])
+    entries = read_ufo(annotations)
+    missing = [name for name in entries if name not in set(store.filenames)]
+    extra = [name for name in store.filenames if name not in entries]
+    indices = [index for index, name in enumerate(store.filenames) if name in entries]
+    if sample is not None and sample < len(indices):
+        seed = random.randrange(2**32) if seed is None else seed
+        indices = sorted(random.Random(seed).sample(indices, sample))
+    else:
+        seed = None
+    tasks = (delayed(check_entry)(store, index, images, entries[store.filenames[index]]) for index in indices)
+    results = Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
+    checks = list(tqdm(results, total=len(indices), desc="verifying", unit="img", disable=not progress))
+    return Report(path, sorted(checks, key=lambda check: check.index), missing, extra, seed)
+
+
+def check_entry(store: TargetStore, index: int, images: Path, raw_entry: object) -> Check:
+    """Everything about one entry that can be wrong, each problem said with the image's name."""
+    check = Check(index, store.filenames[index])
+    try:
+        _check_entry(check, store, images, raw_entry)
+    except StoreError as error:
+        check.problems.append(f"corrupt: {error}")
+    return check
+
+
+def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: object) -> None:
+    index, name = check.index, check.image
+    if not store.is_done(index):
+        check.problems.append("not computed (failed or interrupted precompute)")
+        return
+    missing = store.missing_chunks(index)
+    if missing:
+        check.problems.append("corrupt: chunk files missing: " + ", ".join(str(p.relative_to(store.path)) for p in missing))
+    entry = store[index]
+    try:
+        sample = load_sample(images, parse_entry(name, raw_entry), store.size)
+    except (AnnotationError, ImageError) as error:
+        check.problems.append(f"cannot recompute: {error}")
+        return
+    settings = settings_digest(store.config, store.size)
+    if content_hash(sample.data, sample.annotation, settings) != entry.content_hash:
+        check.stale = True
+        check.problems.append("stale: the image or its words changed since precompute")
+    expected = sample.targets(store.config, reference_targets)
+    for map_name in MAPS:
+        stored, computed = getattr(entry, map_name), getattr(expected, map_name)
+        check.differences[map_name] = float(np.abs(stored.astype(np.float64) - computed).max())
+    tolerance = {"thresh_map": store.attrs["thresh_tolerance"]}
+    differing = [m for m in MAPS if check.differences[m] > tolerance.get(m, 0.0)]
+    if differing:
+        check.problems.append("differs: " + ", ".join(differing))
+    if entry.original_size != sample.image.shape[:2] or not np.allclose(entry.matrix, sample.resize.matrix):
+        check.problems.append("differs: original size or matrix")
+    if not np.allclose(entry.matrix @ entry.inverse_matrix, np.eye(3)):
+        check.problems.append("differs: inverse matrix")
+    shrunk = expected.shrunk_polygons
+    if len(entry.shrunk_polygons) != len(shrunk) or not all(map(np.array_equal, entry.shrunk_polygons, shrunk)):
+        check.problems.append("differs: shrunk polygons")
