@@ -76,8 +76,9 @@ def compute_targets(
     """
     height, width = _check_shape(shape)
     ignore = _check_ignore(ignore, polygons)
+    scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
     prob_map = np.zeros((height, width), dtype=np.float32)
-    thresh_map = np.zeros((height, width), dtype=np.float32)
+    thresh_map = np.full((height, width), offset)  # the scaled zero
     masks = _Masks(height, width)
     shrunk_polygons = []
     words, distances, boxes = [], [], []
@@ -100,9 +101,8 @@ def compute_targets(
     if boxes:
         starts = np.cumsum([0] + [len(polygon) for polygon in words])
         vertices = np.concatenate(words).astype(np.float64)
-        draw_borders(thresh_map, vertices, starts, np.array(distances), np.array(boxes, dtype=np.int64))
-    thresh_map *= config.thresh_max - config.thresh_min
-    thresh_map += config.thresh_min
+        boxes = np.array(boxes, dtype=np.int64)
+        draw_borders(thresh_map, vertices, starts, np.array(distances), boxes, scale, offset)
     return Targets(prob_map, thresh_map, masks.prob, masks.thresh, shrunk_polygons)
 
 

@@ -180,14 +180,17 @@ def scenes(draw):
     as_array = draw(st.booleans())
     forms = [np.array(p, dtype=np.float64).reshape(1, -1, 2) if as_array and p else p for p in polygons]
     ignore = draw(st.lists(st.booleans(), min_size=len(forms), max_size=len(forms)))
-    return shape, forms, ignore
+    low = draw(st.floats(0.0, 0.9))
+    config = draw(st.sampled_from([CONFIG, TargetConfig(draw(st.floats(0.05, 0.95)), low, draw(st.floats(low + 0.05, 1.0)))]))
+    return shape, forms, ignore, config
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
 def test_fast_path_equals_reference(scene):
-    shape, polygons, ignore = scene
-    assert_same_targets(compute_targets(shape, polygons, ignore=ignore), reference_targets(shape, polygons, ignore=ignore))
+    shape, polygons, ignore, config = scene
+    fast = compute_targets(shape, polygons, config, ignore=ignore)
+    assert_same_targets(fast, reference_targets(shape, polygons, config, ignore=ignore))
 
 
 @settings(max_examples=100, deadline=None)
