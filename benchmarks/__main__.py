@@ -107,14 +107,16 @@ def bench_loader(images: int) -> None:
         items = [data[i] for i in range(16)]
         memory = InMemoryCollate([stored.store.read_maps(item["index"]) for item in items])
 
-        timings = {
-            "on the fly (reference collate)": best_seconds(lambda: OnTheFlyCollate()(items), passes=2),
-            "on the fly (fast path collate)": best_seconds(lambda: OnTheFlyCollate(compute=compute_targets)(items)),
-            "store (StoreCollate)": best_seconds(lambda: stored(items), passes=5),
-            "uncompressed memory": best_seconds(lambda: memory(items), passes=5),
+        timings = {  # the targets part of the collate; stacking the images is the same for all
+            "on the fly (reference collate)": best_seconds(lambda: OnTheFlyCollate().targets(items), passes=2),
+            "on the fly (fast path collate)": best_seconds(
+                lambda: OnTheFlyCollate(compute=compute_targets).targets(items)
+            ),
+            "store (StoreCollate)": best_seconds(lambda: stored.targets(items), passes=7),
+            "uncompressed memory": best_seconds(lambda: memory.targets(items), passes=7),
         }
         reference = timings["on the fly (reference collate)"]
-        print(f"{'batch of 16':<36}{'ms':>9}{'vs on the fly':>15}{'vs memory':>11}")
+        print(f"{'targets of a batch of 16':<36}{'ms':>9}{'vs on the fly':>15}{'vs memory':>11}")
         for label, seconds in timings.items():
             print(f"{label:<36}{seconds * 1e3:>9.1f}{reference / seconds:>14.1f}x"
                   f"{seconds / timings['uncompressed memory']:>10.1f}x")

@@ -33,15 +33,20 @@ class _Collate:
         raise NotImplementedError
 
     def __call__(self, batch: Sequence[dict]) -> OrderedDict:
-        images = torch.stack([item["image"] for item in batch])
         collated = OrderedDict(
-            images=images,
+            images=torch.stack([item["image"] for item in batch]),
             image_filename=[item["image_filename"] for item in batch],
             inverse_matrix=[item["inverse_matrix"] for item in batch],
         )
-        if self.inference_mode:
-            return collated
-        count, _, height, width = images.shape
+        if not self.inference_mode:
+            collated["polygons"] = [item["polygons"] for item in batch]
+            collated.update(self.targets(batch))
+        return collated
+
+    def targets(self, batch: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """The batch's maps and masks, each item's written in place by ``fill``."""
+        _, height, width = batch[0]["image"].shape
+        count = len(batch)
         maps = {
             "prob_maps": torch.empty((count, 1, height, width), dtype=torch.float32),
             "thresh_maps": torch.empty((count, 1, height, width), dtype=torch.float32),
@@ -49,11 +54,8 @@ class _Collate:
             "thresh_masks": torch.empty((count, height, width), dtype=torch.uint8),
         }
         for index, item in enumerate(batch):
-            out = {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()}
-            self.fill(item, out)
-        collated["polygons"] = [item["polygons"] for item in batch]
-        collated.update(maps)
-        return collated
+            self.fill(item, {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()})
+        return maps
 
 
 class OnTheFlyCollate(_Collate):

@@ -20,9 +20,10 @@ DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
 index at train time (see ocr_targets.open_store and ocr_targets.collate)."""
 
-THRESH_HELP = "how the threshold map is stored: " + ", ".join(
-    f"{dtype} (max error {thresh_tolerance(dtype, TargetConfig()):.1e})" for dtype in THRESH_DTYPES
-) + "; default float32, lossless for practical purposes"
+THRESH_HELP = "how the threshold map is stored: float32 (lossless, the default), " + ", ".join(
+    f"{dtype} (smaller; max error {thresh_tolerance(dtype, TargetConfig()):.1e} with the default parameters)"
+    for dtype in THRESH_DTYPES[1:]
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,16 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit status: 0 all stored, 1 some images failed, 2 nothing could be done."
         ),
     )
-    precompute.add_argument("--images", type=Path, required=True, help="directory holding the image files")
+    precompute.add_argument("--images", type=Path, required=True, metavar="DIR", help="directory holding the image files")
     precompute.add_argument(
-        "--annotations", type=Path, required=True, help='UFO json: {"images": {name: {"words": {id: {"points"}}}}}'
+        "--annotations", type=Path, required=True, metavar="FILE.json", help='UFO json: {"images": {name: {"words": {id: {"points"}}}}}'
     )
-    precompute.add_argument("--out", type=Path, required=True, help="the store to create or update (STORE.zarr)")
-    precompute.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
-    precompute.add_argument("--size", type=int, default=640, help="side of the square targets (default: 640)")
-    precompute.add_argument("--shrink-ratio", type=float, default=0.4, help="DB shrink ratio r (default: 0.4)")
-    precompute.add_argument("--thresh-min", type=float, default=0.3, help="threshold map floor (default: 0.3)")
-    precompute.add_argument("--thresh-max", type=float, default=0.7, help="threshold map ceiling (default: 0.7)")
+    precompute.add_argument("--out", type=Path, required=True, metavar="STORE.zarr", help="the store to create or update (STORE.zarr)")
+    precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
+    precompute.add_argument("--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)")
+    precompute.add_argument("--shrink-ratio", type=float, metavar="X", default=0.4, help="DB shrink ratio r (default: 0.4)")
+    precompute.add_argument("--thresh-min", type=float, metavar="X", default=0.3, help="threshold map floor (default: 0.3)")
+    precompute.add_argument("--thresh-max", type=float, metavar="X", default=0.7, help="threshold map ceiling (default: 0.7)")
     precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default="float32", help=THRESH_HELP)
     precompute.add_argument(
         "--overwrite", action="store_true", help="rebuild a store that was made with other parameters"
@@ -70,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("store", type=Path, help="the store (STORE.zarr)")
-    check.add_argument("--images", type=Path, help="image directory (default: the one recorded in the store)")
-    check.add_argument("--annotations", type=Path, help="UFO json (default: the one recorded in the store)")
+    check.add_argument("--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)")
+    check.add_argument("--annotations", type=Path, metavar="FILE.json", help="UFO json (default: the one recorded in the store)")
     check.add_argument("--sample", type=int, metavar="K", help="check a random K entries instead of all")
     check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed)")
-    check.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    check.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
     check.add_argument("--quiet", action="store_true", help="no progress bar")
     check.set_defaults(run=run_verify)
 
@@ -90,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     picture.add_argument("store", type=Path, help="the store (STORE.zarr)")
     picture.add_argument("name", help="the image's file name, as in the annotation file")
-    picture.add_argument("--out", type=Path, required=True, help="the PNG to write")
-    picture.add_argument("--images", type=Path, help="image directory (default: the one recorded in the store)")
+    picture.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="the PNG to write")
+    picture.add_argument("--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)")
     picture.set_defaults(run=run_show)
     return parser
 
