@@ -128,6 +128,15 @@ class Record:
 _ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
 
 
+def _files(root: Path, suffix: str = "") -> list[Path]:
+    """Every file below ``root`` ending in ``suffix`` (os.walk: much quicker than Path.rglob)."""
+    return [Path(folder, name) for folder, _, names in os.walk(root) for name in names if name.endswith(suffix)]
+
+
+def disk_usage(root: Path) -> int:
+    return sum(path.stat().st_size for path in _files(root))
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -178,7 +187,7 @@ class StoreWriter:
                 stored = None
             writer = cls(path, group, lock)
             writer._lay_out(len(filenames), size, thresh_dtype)
-            for partial in path.rglob("*.partial"):  # zarr writes chunk.partial, then renames it
+            for partial in _files(path, ".partial"):  # zarr writes chunk.partial, then renames it
                 partial.unlink(missing_ok=True)
             previous = stored["filenames"] if stored else []
             moved = [i for i, name in enumerate(filenames) if i >= len(previous) or previous[i] != name]
@@ -230,10 +239,11 @@ class StoreWriter:
                     compressors=ZstdCodec(level=_ZSTD_LEVEL, checksum=True),
                 )
 
-    def done_and_hashes(self) -> tuple[np.ndarray, list[str]]:
-        done = self.group["done"][:]
-        hashes = [bytes(row).hex() for row in self.group["content_hash"][:]]
-        return done, hashes
+    def done_and_hashes(self) -> tuple[list[bool], list[str]]:
+        """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow)."""
+        done, hashes = _ChunkReader(self.path, "done"), _ChunkReader(self.path, "content_hash")
+        count = self.group["done"].shape[0]
+        return [bool(done.read(i)) for i in range(count)], [bytes(hashes.read(i)).hex() for i in range(count)]
 
     def invalidate(self, indices: Sequence[int]) -> None:
         """Mark entries as not done before they are rewritten (or because they failed)."""
@@ -259,31 +269,32 @@ def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
         raise StoreError(f"{path}: made with other settings ({detail}); rerun with --overwrite to recompute all")
 
 
-_OPEN_GROUPS: dict[tuple[int, str, str], dict[str, zarr.Array]] = {}
+_OPEN_ARRAYS: dict[tuple[int, str, str], dict[str, zarr.Array]] = {}
 
 
 def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtype: str, config: TargetConfig) -> None:
     """Write every array of one entry but ``done`` (a worker's part)."""
-    key = (os.getpid(), str(path), run_id)
-    if key not in _OPEN_GROUPS:  # opening reads every array's metadata: once per worker and run
-        _OPEN_GROUPS.clear()
-        group = zarr.open_group(path, mode="r+", zarr_format=3)
-        _OPEN_GROUPS[key] = {name: array for name, array in group.arrays()}
-    arrays = _OPEN_GROUPS[key]
     targets = record.targets
     polygons = targets.shrunk_polygons
     offsets = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int32)
     if len(polygons) > MAX_SHRUNK_POLYGONS or offsets[-1] > MAX_SHRUNK_POINTS:
         raise ValueError(f"{len(polygons)} shrunk polygons of {offsets[-1]} points exceed the store's capacity")
-    binary = np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask])
-    arrays["binary_maps"][index] = binary
-    arrays["thresh_map"][index] = encode_thresh(targets.thresh_map, thresh_dtype, config)
-    arrays["matrices"][index] = np.stack([record.matrix, np.linalg.inv(record.matrix)])
-    arrays["image_info"][index] = (*record.original_size, len(polygons))
-    arrays["content_hash"][index] = np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)
-    arrays["shrunk_offsets"][index, : len(offsets)] = offsets
+    values = {
+        "binary_maps": (index, np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask])),
+        "thresh_map": (index, encode_thresh(targets.thresh_map, thresh_dtype, config)),
+        "matrices": (index, np.stack([record.matrix, np.linalg.inv(record.matrix)])),
+        "image_info": (index, np.array([*record.original_size, len(polygons)], dtype=np.int32)),
+        "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
+        "shrunk_offsets": ((index, slice(0, len(offsets))), offsets),
+    }
     if polygons:
-        arrays["shrunk_coords"][index, : offsets[-1]] = np.concatenate(polygons)
+        values["shrunk_coords"] = ((index, slice(0, offsets[-1])), np.concatenate(polygons))
+    key = (os.getpid(), str(path), run_id)
+    if key not in _OPEN_ARRAYS:  # opening reads every array's metadata: once per worker and run
+        _OPEN_ARRAYS.clear()
+        _OPEN_ARRAYS[key] = dict(zarr.open_group(path, mode="r+", zarr_format=3).arrays())
+    for name, (where, value) in values.items():
+        _OPEN_ARRAYS[key][name][where] = value
 
 
 @dataclass(frozen=True)

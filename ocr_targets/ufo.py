@@ -50,23 +50,38 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
     words = entry.get("words") or {}
     if not isinstance(words, dict):
         raise AnnotationError(f'{name}: "words" is not an object')
-    polygons, ignore = [], []
+    kept = []
     for word_id, word in words.items():
         points = word.get("points") if isinstance(word, dict) else None
-        if points is None:
-            raise AnnotationError(f'{name}: word {word_id} has no "points"')
-        if len(points) == 0:
-            continue  # the baseline dataset drops empty words
-        try:
-            array = np.asarray(points, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise AnnotationError(f"{name}: word {word_id} points are not numbers: {points!r}") from None
-        if array.ndim != 2 or array.shape[1] != 2:
-            raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
-        if not np.isfinite(array).all():
-            raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
-        if np.abs(array).max() >= 2**24:
-            raise AnnotationError(f"{name}: word {word_id} has coordinates beyond +-2^24 pixels")
-        polygons.append(np.round(array).astype(np.int32))
-        ignore.append(bool(word.get("illegibility", False)) or word.get("transcription") == "###")
+        if not isinstance(points, list):
+            raise AnnotationError(f'{name}: word {word_id} has no "points" list')
+        if len(points):  # the baseline dataset drops empty words
+            kept.append((word_id, word, points))
+    polygons = _round_points(name, kept)
+    ignore = [bool(word.get("illegibility", False)) or word.get("transcription") == "###" for _, word, _ in kept]
     return ImageAnnotation(name, polygons, ignore)
+
+
+def _round_points(name: str, words: list[tuple[str, dict, list]]) -> list[np.ndarray]:
+    """Every word's points as (N, 2) int32, rounded; words of one shape are checked in one go."""
+    try:
+        block = np.asarray([points for _, _, points in words], dtype=np.float64)
+        if block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < 2**24).all():
+            return list(np.round(block).astype(np.int32))
+    except (TypeError, ValueError):
+        pass  # ragged or malformed: find the culprit word by word
+    return [_round_word(name, word_id, points) for word_id, _, points in words]
+
+
+def _round_word(name: str, word_id: str, points: list) -> np.ndarray:
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AnnotationError(f"{name}: word {word_id} points are not numbers: {points!r}") from None
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
+    if np.abs(array).max() >= 2**24:
+        raise AnnotationError(f"{name}: word {word_id} has coordinates beyond +-2^24 pixels")
+    return np.round(array).astype(np.int32)

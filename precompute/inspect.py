@@ -9,7 +9,7 @@ import numpy as np
 import zarr
 
 from ocr_targets.images import load_sample
-from ocr_targets.store import open_store
+from ocr_targets.store import disk_usage, open_store
 from ocr_targets.ufo import parse_entry, read_ufo
 
 
@@ -19,7 +19,7 @@ def info(path: Path) -> list[str]:
     attrs = store.attrs
     group = zarr.open_group(path, mode="r")
     done = int(store.done().sum())
-    size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+    size = disk_usage(path)
     settings = attrs["settings"]
     lines = [
         f"store        {path}",

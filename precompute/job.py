@@ -15,7 +15,7 @@ from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
 from ocr_targets.hashing import content_hash, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
-from ocr_targets.store import Record, StoreWriter, write_entry
+from ocr_targets.store import Record, StoreWriter, disk_usage, write_entry
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
 
 
@@ -121,7 +121,7 @@ def run(job: Job) -> Summary:
         writer.close()
     summary.failures.sort(key=lambda failure: failure.index)
     summary.seconds = time.perf_counter() - start
-    summary.store_bytes = sum(path.stat().st_size for path in job.out.rglob("*") if path.is_file())
+    summary.store_bytes = disk_usage(job.out)
     _write_report(job, summary)
     return summary
 

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
+
+
+def test_points_are_rounded_and_ignore_flags_read():
+    entry = {
+        "words": {
+            "1": {"points": [[0.5, 1.5], [10.49, 1.51], [10, 8], [0, 8]], "transcription": "TOTAL"},
+            "2": {"points": [[1, 1], [2, 1], [2, 2]], "transcription": "###"},
+            "3": {"points": [[1, 1], [2, 1], [2, 2], [1, 2]], "illegibility": True},
+            "4": {"points": []},
+        }
+    }
+    annotation = parse_entry("a.jpg", entry)
+    assert [p.shape for p in annotation.polygons] == [(4, 2), (3, 2), (4, 2)]  # the empty word is dropped
+    np.testing.assert_array_equal(annotation.polygons[0], [[0, 2], [10, 2], [10, 8], [0, 8]])  # half to even
+    assert annotation.polygons[0].dtype == np.int32
+    assert annotation.ignore == [False, True, True]
+    assert parse_entry("b.jpg", {}).polygons == []
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ({"7": {"text": "x"}}, 'word 7 has no "points" list'),
+        ({"7": {"points": [["a", 1], [2, 3], [4, 5]]}}, "word 7 points are not numbers"),
+        ({"7": {"points": [[1, 2, 3], [2, 3, 4]]}}, r"word 7 points must be \[\[x, y\], ...\]"),
+        ({"7": {"points": [[1, 2], [float("inf"), 3], [4, 5]]}}, "word 7 has non-finite coordinates"),
+        ({"7": {"points": [[1, 2], [1e30, 3], [4, 5]]}}, "word 7 has coordinates beyond"),
+        ([1, 2], '"words" is not an object'),
+    ],
+)
+def test_malformed_words_name_the_image_and_word(words, message):
+    with pytest.raises(AnnotationError, match=f"img.jpg: {message}"):
+        parse_entry("img.jpg", {"words": words})
+
+
+def test_read_ufo_keeps_file_order(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text('{"images": {"z.jpg": {}, "a.jpg": {}, "m.jpg": {}}}')
+    assert list(read_ufo(path)) == ["z.jpg", "a.jpg", "m.jpg"]
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(AnnotationError, match="not UTF-8"):
+        read_ufo(path)
