@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
-.PHONY: install test bench precompute verify info show clean
+.PHONY: install test lint bench precompute verify info clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install:
 
 test:
 	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench:
 	$(BIN)/python -m benchmarks

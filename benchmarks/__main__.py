@@ -60,9 +60,12 @@ def bench_maps(images: int) -> None:
     rng = np.random.default_rng(0)
     receipts = [((640, 640), receipt_polygons(rng)) for _ in range(images)]
     compute_targets(*receipts[0])  # compile (or load) the kernel outside the timing
-    for label, scenes in [(f"synthetic receipts ({images}, 100 words)", receipts), ("bundled samples (12)", bundled_scenes())]:
-        reference = best_seconds(lambda: [reference_targets(*scene) for scene in scenes]) / len(scenes)
-        fast = best_seconds(lambda: [compute_targets(*scene) for scene in scenes]) / len(scenes)
+    for label, scenes in [
+        (f"synthetic receipts ({images}, 100 words)", receipts),
+        ("bundled samples (12)", bundled_scenes()),
+    ]:
+        reference = best_seconds(lambda s=scenes: [reference_targets(*scene) for scene in s]) / len(scenes)
+        fast = best_seconds(lambda s=scenes: [compute_targets(*scene) for scene in s]) / len(scenes)
         print(f"{label:<34}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
 
 
@@ -89,10 +92,14 @@ def bench_job(images: int) -> None:
             print(f"{f'precompute --jobs {jobs}':<40}{rate:>10.1f}{rate / baseline:>14.1f}x")
         summary = run(Job(folder, annotations, out, jobs=2, progress=False))
         first = count / rate
-        print(f"rerun on unchanged data: {summary.seconds:.2f} s, {summary.seconds / first:.1%} of the first run "
-              f"({summary.reused} reused)")
-        print(f"store: {summary.store_bytes / count / 1024:.0f} KiB per image "
-              f"(the four maps uncompressed as float32: {640 * 640 * 4 * 4 / 1024:.0f} KiB)")
+        print(
+            f"rerun on unchanged data: {summary.seconds:.2f} s, {summary.seconds / first:.1%} of the first run "
+            f"({summary.reused} reused)"
+        )
+        print(
+            f"store: {summary.store_bytes / count / 1024:.0f} KiB per image "
+            f"(the four maps uncompressed as float32: {640 * 640 * 4 * 4 / 1024:.0f} KiB)"
+        )
 
 
 def bench_loader(images: int) -> None:
@@ -118,14 +125,16 @@ def bench_loader(images: int) -> None:
         reference = timings["on the fly (reference collate)"]
         print(f"{'targets of a batch of 16':<36}{'ms':>9}{'vs on the fly':>15}{'vs memory':>11}")
         for label, seconds in timings.items():
-            print(f"{label:<36}{seconds * 1e3:>9.1f}{reference / seconds:>14.1f}x"
-                  f"{seconds / timings['uncompressed memory']:>10.1f}x")
+            print(
+                f"{label:<36}{seconds * 1e3:>9.1f}{reference / seconds:>14.1f}x"
+                f"{seconds / timings['uncompressed memory']:>10.1f}x"
+            )
 
         print(f"{'one epoch, DataLoader(2 workers), batch 16':<44}{'s':>7}{'vs on the fly':>15}")
         epochs = {}
         for label, collate in [("on the fly (reference collate)", OnTheFlyCollate()), ("store (StoreCollate)", stored)]:
             loader = torch.utils.data.DataLoader(data, batch_size=16, num_workers=2, collate_fn=collate)
-            epochs[label] = best_seconds(lambda: sum(1 for _ in loader), passes=1)
+            epochs[label] = best_seconds(lambda loader=loader: sum(1 for _ in loader), passes=1)
         for label, seconds in epochs.items():
             print(f"{label:<44}{seconds:>7.2f}{epochs['on the fly (reference collate)'] / seconds:>14.1f}x")
         stored.close()

@@ -124,20 +124,27 @@ def check_store(dataset: UFODataset, store: TargetStore, config: TargetConfig | 
     if config is not None and config != store.config:
         raise StoreError(f"{store.path}: made with {store.config}, the collate asks for {config}; {fix} --overwrite")
     if store.size != dataset.size:
-        raise StoreError(f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; {fix} --size {dataset.size} --overwrite")
+        raise StoreError(
+            f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "
+            f"{fix} --size {dataset.size} --overwrite"
+        )
     if store.filenames != dataset.filenames:
         missing = sorted(set(dataset.filenames) - set(store.filenames))
         extra = sorted(set(store.filenames) - set(dataset.filenames))
-        detail = f"{len(missing)} images not in the store (e.g. {missing[:3]}), {len(extra)} not in the dataset (e.g. {extra[:3]})"
+        detail = (
+            f"{len(missing)} images not in the store (e.g. {missing[:3]}), "
+            f"{len(extra)} not in the dataset (e.g. {extra[:3]})"
+        )
         if not missing and not extra:
             detail = "the same images in another order"
         raise StoreError(f"{store.path}: does not match {dataset.annotations_path}: {detail}; {fix}")
     done = store.done()
     stored = [store.content_hash(index) for index in range(len(store))]
     current = dataset.content_hashes(store.config)
-    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done) if a != b or not d]
+    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if a != b or not d]
     if stale:
+        shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
         raise StoreError(
             f"{store.path}: {len(stale)} of {len(store)} entries are missing or stale "
-            f"(image or words changed since precompute: {', '.join(stale[:5])}{', ...' if len(stale) > 5 else ''}); {fix}"
+            f"(image or words changed since precompute: {shown}); {fix}"
         )

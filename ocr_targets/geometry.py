@@ -62,7 +62,9 @@ def shrink_and_dilate(polygon: np.ndarray, distance: float) -> tuple[list[np.nda
     """The paths of the Clipper round-join offsets of a closed polygon by ``-distance`` and ``+distance``."""
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return [_as_array(path) for path in offset.Execute(-distance)], [_as_array(path) for path in offset.Execute(distance)]
+    return [_as_array(path) for path in offset.Execute(-distance)], [
+        _as_array(path) for path in offset.Execute(distance)
+    ]
 
 
 def _as_array(path: list[list[int]]) -> np.ndarray:

@@ -23,7 +23,7 @@ def content_hash(image_bytes: bytes, annotation: ImageAnnotation, settings: str)
     digest = hashlib.sha256()
     digest.update(settings.encode())
     digest.update(hashlib.sha256(image_bytes).digest())
-    for polygon, ignored in zip(annotation.polygons, annotation.ignore):
+    for polygon, ignored in zip(annotation.polygons, annotation.ignore, strict=True):
         digest.update(b"I" if ignored else b"W")
         digest.update(len(polygon).to_bytes(4, "little"))
         digest.update(polygon.astype("<i4").tobytes())

@@ -41,25 +41,14 @@ def reference_targets(
 
     Written to be read and to be the yardstick of ``verify``, not to be fast.
     """
-    height, width = _check_shape(shape)
-    ignore = _check_ignore(ignore, polygons)
-    prob_map = np.zeros((height, width), dtype=np.float32)
-    thresh_map = np.zeros((height, width), dtype=np.float32)
-    masks = _Masks(height, width)
-    shrunk_polygons = []
-    for index, polygon in enumerate(as_polygons(polygons)):
-        if polygon.size < 3:
-            continue
-        distance = offset_distance(polygon, config.shrink_ratio)
-        shrunk, dilated = shrink_and_dilate(polygon, distance)
-        for path in shrunk:
-            cv2.fillPoly(prob_map, [path], 1.0)
+    canvas = _Canvas(_check_shape(shape))
+    thresh_map = np.zeros(canvas.shape, dtype=np.float32)
+    for polygon, ignored in _words(polygons, ignore):
+        distance, dilated = canvas.add(polygon, config, ignored)
         for path in dilated:
             _draw_border_reference(thresh_map, polygon, path, distance)
-        masks.add(polygon, shrunk, dilated, ignore[index])
-        shrunk_polygons.extend(shrunk)
     thresh_map = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
-    return Targets(prob_map, thresh_map, masks.prob, masks.thresh, shrunk_polygons)
+    return canvas.targets(thresh_map)
 
 
 def compute_targets(
@@ -74,28 +63,18 @@ def compute_targets(
     reference spends nearly all its time, is drawn for all words at once by the
     compiled kernel in :mod:`ocr_targets.border`.
     """
-    height, width = _check_shape(shape)
-    ignore = _check_ignore(ignore, polygons)
+    canvas = _Canvas(_check_shape(shape))
+    height, width = canvas.shape
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
-    prob_map = np.zeros((height, width), dtype=np.float32)
-    thresh_map = np.full((height, width), offset)  # the scaled zero
-    masks = _Masks(height, width)
-    shrunk_polygons = []
+    thresh_map = np.full(canvas.shape, offset)  # the scaled zero
     words, distances, boxes = [], [], []
-    for index, polygon in enumerate(as_polygons(polygons)):
-        if polygon.size < 3:
-            continue
-        distance = offset_distance(polygon, config.shrink_ratio)
-        shrunk, dilated = shrink_and_dilate(polygon, distance)
-        for path in shrunk:
-            cv2.fillPoly(prob_map, [path], 1.0)
+    for polygon, ignored in _words(polygons, ignore):
+        distance, dilated = canvas.add(polygon, config, ignored)
         for path in dilated:
             x, y, w, h = cv2.boundingRect(path)
             x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w) - 1, min(height, y + h) - 1
             if x0 <= x1 and y0 <= y1:
                 boxes.append((len(words), x0, y0, x1, y1))
-        masks.add(polygon, shrunk, dilated, ignore[index])
-        shrunk_polygons.extend(shrunk)
         words.append(polygon)
         distances.append(distance)
     if boxes:
@@ -103,35 +82,52 @@ def compute_targets(
         vertices = np.concatenate(words).astype(np.float64)
         boxes = np.array(boxes, dtype=np.int64)
         draw_borders(thresh_map, vertices, starts, np.array(distances), boxes, scale, offset)
-    return Targets(prob_map, thresh_map, masks.prob, masks.thresh, shrunk_polygons)
+    return canvas.targets(thresh_map)
 
 
-class _Masks:
-    """The DB-style masks, built word by word alongside the maps."""
+def _words(polygons: Sequence[npt.ArrayLike], ignore: Sequence[bool] | None):
+    """(polygon, ignored) for every polygon the baseline keeps: 3 array elements or more."""
+    if ignore is None:
+        ignore = [False] * len(polygons)
+    if len(ignore) != len(polygons):
+        raise ValueError(f"got {len(ignore)} ignore flags for {len(polygons)} polygons")
+    for polygon, ignored in zip(as_polygons(polygons), ignore, strict=True):
+        if polygon.size >= 3:
+            yield polygon, ignored
 
-    def __init__(self, height: int, width: int) -> None:
-        self.prob = np.ones((height, width), dtype=np.uint8)
-        self.thresh = np.zeros((height, width), dtype=np.uint8)
 
-    def add(self, polygon: np.ndarray, shrunk: list, dilated: list, ignored: bool) -> None:
+class _Canvas:
+    """What both paths build the same way, word by word: the probability map, the masks
+    and the shrunk polygons. The threshold map is each path's own business."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.prob_map = np.zeros(shape, dtype=np.float32)
+        self.prob_mask = np.ones(shape, dtype=np.uint8)
+        self.thresh_mask = np.zeros(shape, dtype=np.uint8)
+        self.shrunk_polygons: list[np.ndarray] = []
+
+    def add(self, polygon: np.ndarray, config: TargetConfig, ignored: bool) -> tuple[float, list[np.ndarray]]:
+        """Shrink the word into the probability map; return its offset D and dilated paths."""
+        distance = offset_distance(polygon, config.shrink_ratio)
+        shrunk, dilated = shrink_and_dilate(polygon, distance)
+        for path in shrunk:
+            cv2.fillPoly(self.prob_map, [path], 1.0)
         if ignored or not shrunk:
-            cv2.fillPoly(self.prob, [polygon], 0)
+            cv2.fillPoly(self.prob_mask, [polygon], 0)
         if not ignored and dilated:
-            cv2.fillPoly(self.thresh, dilated, 1)
+            cv2.fillPoly(self.thresh_mask, dilated, 1)
+        self.shrunk_polygons.extend(shrunk)
+        return distance, dilated
+
+    def targets(self, thresh_map: np.ndarray) -> Targets:
+        return Targets(self.prob_map, thresh_map, self.prob_mask, self.thresh_mask, self.shrunk_polygons)
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
     if len(shape) != 2 or min(shape) <= 0:
         raise ValueError(f"shape must be (height, width) with positive sides, got {tuple(shape)}")
     return int(shape[0]), int(shape[1])
-
-
-def _check_ignore(ignore: Sequence[bool] | None, polygons: Sequence) -> Sequence[bool]:
-    if ignore is None:
-        return [False] * len(polygons)
-    if len(ignore) != len(polygons):
-        raise ValueError(f"got {len(ignore)} ignore flags for {len(polygons)} polygons")
-    return ignore
 
 
 def _draw_border_reference(thresh_map: np.ndarray, polygon: np.ndarray, path: np.ndarray, distance: float) -> None:

@@ -219,14 +219,18 @@ class StoreWriter:
         layout = _layout(size, thresh_dtype)
         unknown = sorted(set(self.group.array_keys()) - set(layout))
         if unknown:
-            raise StoreError(f"{self.path}: holds arrays this schema does not know ({', '.join(unknown)}); "
-                             "rerun with --overwrite to rebuild it")
+            raise StoreError(
+                f"{self.path}: holds arrays this schema does not know ({', '.join(unknown)}); "
+                "rerun with --overwrite to rebuild it"
+            )
         for name, (tail, chunk_tail, dtype) in layout.items():
             if name in self.group:
                 array = self.group[name]
                 if array.shape[1:] != tail or array.chunks != (1, *chunk_tail) or array.dtype != np.dtype(dtype):
-                    raise StoreError(f"{self.path}: array {name} is laid out otherwise than this schema; "
-                                     "rerun with --overwrite to rebuild it")
+                    raise StoreError(
+                        f"{self.path}: array {name} is laid out otherwise than this schema; "
+                        "rerun with --overwrite to rebuild it"
+                    )
                 if array.shape[0] != count:
                     array.resize((count, *array.shape[1:]))
             else:
@@ -424,8 +428,13 @@ class TargetStore:
         count = int(self._reader("image_info").read(index)[2])
         if count:
             points = int(self._reader("shrunk_offsets").read_prefix(index, count + 1)[-1])
-            expected += [f"shrunk_offsets/c/{index}/{k}" for k in range(-(-(count + 1) // self._reader("shrunk_offsets").chunk[1]))]
-            expected += [f"shrunk_coords/c/{index}/{k}/0" for k in range(-(-points // self._reader("shrunk_coords").chunk[1]))]
+            expected += [
+                f"shrunk_offsets/c/{index}/{k}"
+                for k in range(-(-(count + 1) // self._reader("shrunk_offsets").chunk[1]))
+            ]
+            expected += [
+                f"shrunk_coords/c/{index}/{k}/0" for k in range(-(-points // self._reader("shrunk_coords").chunk[1]))
+            ]
         return [self.path / key for key in expected if not (self.path / key).exists()]
 
     def is_done(self, index: int) -> bool:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
-from ocr_targets.store import THRESH_DTYPES, StoreError, thresh_tolerance
 from ocr_targets.images import ImageError
+from ocr_targets.store import THRESH_DTYPES, StoreError, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
 from . import inspect, verify
@@ -43,16 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit status: 0 all stored, 1 some images failed, 2 nothing could be done."
         ),
     )
-    precompute.add_argument("--images", type=Path, required=True, metavar="DIR", help="directory holding the image files")
     precompute.add_argument(
-        "--annotations", type=Path, required=True, metavar="FILE.json", help='UFO json: {"images": {name: {"words": {id: {"points"}}}}}'
+        "--images", type=Path, required=True, metavar="DIR", help="directory holding the image files"
     )
-    precompute.add_argument("--out", type=Path, required=True, metavar="STORE.zarr", help="the store to create or update (STORE.zarr)")
+    precompute.add_argument(
+        "--annotations",
+        type=Path,
+        required=True,
+        metavar="FILE.json",
+        help='UFO json: {"images": {name: {"words": {id: {"points"}}}}}',
+    )
+    precompute.add_argument(
+        "--out", type=Path, required=True, metavar="STORE.zarr", help="the store to create or update (STORE.zarr)"
+    )
     precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
-    precompute.add_argument("--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)")
-    precompute.add_argument("--shrink-ratio", type=float, metavar="X", default=0.4, help="DB shrink ratio r (default: 0.4)")
-    precompute.add_argument("--thresh-min", type=float, metavar="X", default=0.3, help="threshold map floor (default: 0.3)")
-    precompute.add_argument("--thresh-max", type=float, metavar="X", default=0.7, help="threshold map ceiling (default: 0.7)")
+    precompute.add_argument(
+        "--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)"
+    )
+    precompute.add_argument(
+        "--shrink-ratio", type=float, metavar="X", default=0.4, help="DB shrink ratio r (default: 0.4)"
+    )
+    precompute.add_argument(
+        "--thresh-min", type=float, metavar="X", default=0.3, help="threshold map floor (default: 0.3)"
+    )
+    precompute.add_argument(
+        "--thresh-max", type=float, metavar="X", default=0.7, help="threshold map ceiling (default: 0.7)"
+    )
     precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default="float32", help=THRESH_HELP)
     precompute.add_argument(
         "--overwrite", action="store_true", help="rebuild a store that was made with other parameters"
@@ -71,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("store", type=Path, help="the store (STORE.zarr)")
-    check.add_argument("--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)")
-    check.add_argument("--annotations", type=Path, metavar="FILE.json", help="UFO json (default: the one recorded in the store)")
+    check.add_argument(
+        "--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)"
+    )
+    check.add_argument(
+        "--annotations", type=Path, metavar="FILE.json", help="UFO json (default: the one recorded in the store)"
+    )
     check.add_argument("--sample", type=int, metavar="K", help="check a random K entries instead of all")
     check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed)")
     check.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
@@ -92,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     picture.add_argument("store", type=Path, help="the store (STORE.zarr)")
     picture.add_argument("name", help="the image's file name, as in the annotation file")
     picture.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="the PNG to write")
-    picture.add_argument("--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)")
+    picture.add_argument(
+        "--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)"
+    )
     picture.set_defaults(run=run_show)
     return parser
 

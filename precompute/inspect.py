@@ -26,7 +26,8 @@ def info(path: Path) -> list[str]:
         f"images       {len(store)} ({done} done, {len(store) - done} not computed)",
         f"size on disk {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)",
         "parameters   " + ", ".join(f"{k}={v}" for k, v in settings["config"].items()),
-        f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; {attrs['geometry']['pad']}",
+        f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "
+        f"{attrs['geometry']['pad']}",
         f"thresh_map   stored as {settings['thresh_dtype']} (max error {attrs['thresh_tolerance']:.1e})",
         f"made         {attrs['created']}, updated {attrs['updated']}, by ocr-targets {attrs['library_version']} "
         f"(algorithm {settings['algorithm_version']}, store schema {attrs['schema_version']})",

@@ -60,8 +60,7 @@ class Report:
         sample = f" (random sample, seed {self.seed})" if self.seed is not None else ""
         lines.append(
             f"{len(self.checks)} entries checked{sample}: {len(self.checks) - len(bad)} match, {len(bad)} do not "
-            f"({stale} stale), {len(self.missing)} missing, {len(self.extra)} extra: "
-            + ("OK" if self.ok else "FAILED")
+            f"({stale} stale), {len(self.missing)} missing, {len(self.extra)} extra: " + ("OK" if self.ok else "FAILED")
         )
         return lines
 
@@ -111,7 +110,9 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         return
     missing = store.missing_chunks(index)
     if missing:
-        check.problems.append("corrupt: chunk files missing: " + ", ".join(str(p.relative_to(store.path)) for p in missing))
+        check.problems.append(
+            "corrupt: chunk files missing: " + ", ".join(str(p.relative_to(store.path)) for p in missing)
+        )
     entry = store[index]
     try:
         sample = load_sample(images, parse_entry(name, raw_entry), store.size)

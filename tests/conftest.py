@@ -15,3 +15,14 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
     annotations = tmp_path / "annotations.json"
     shutil.copyfile(DATA / "annotations.json", annotations)
     return images, annotations
+
+
+@pytest.fixture
+def made_store(dataset, tmp_path) -> tuple[Path, Path, Path]:
+    """The bundled sample precomputed: (images directory, annotation file, store)."""
+    from precompute import job
+
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    job.run(job.Job(images, annotations, out, jobs=1, progress=False))
+    return images, annotations, out

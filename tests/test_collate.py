@@ -12,22 +12,14 @@ from ocr_targets.store import StoreError
 from precompute import job as batch
 
 
-@pytest.fixture
-def prepared(dataset, tmp_path):
-    images, annotations = dataset
-    out = tmp_path / "targets.zarr"
-    batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
-    return images, annotations, out
-
-
 def assert_same_batch(stored, on_the_fly):
     assert list(stored) == list(on_the_fly)
     assert stored["image_filename"] == on_the_fly["image_filename"]
     torch.testing.assert_close(stored["images"], on_the_fly["images"], rtol=0, atol=0)
-    for a, b in zip(stored["inverse_matrix"], on_the_fly["inverse_matrix"]):
+    for a, b in zip(stored["inverse_matrix"], on_the_fly["inverse_matrix"], strict=True):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(stored["polygons"], on_the_fly["polygons"]):
-        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
+    for a, b in zip(stored["polygons"], on_the_fly["polygons"], strict=True):
+        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
     for key, dtype in (("prob_maps", torch.float32), ("prob_masks", torch.uint8), ("thresh_masks", torch.uint8)):
         assert stored[key].dtype == dtype
         torch.testing.assert_close(stored[key], on_the_fly[key], rtol=0, atol=0)
@@ -36,8 +28,8 @@ def assert_same_batch(stored, on_the_fly):
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_dataloader_batches_equal_the_on_the_fly_collate(prepared, context):
-    images, annotations, out = prepared
+def test_dataloader_batches_equal_the_on_the_fly_collate(made_store, context):
+    images, annotations, out = made_store
     data = UFODataset(images, annotations)
     collate = StoreCollate(data, open_store(out))  # opened in the parent, read in the workers
     stored = torch.utils.data.DataLoader(
@@ -45,10 +37,10 @@ def test_dataloader_batches_equal_the_on_the_fly_collate(prepared, context):
         persistent_workers=True,
     )  # fmt: skip
     reference = torch.utils.data.DataLoader(data, batch_size=5, collate_fn=OnTheFlyCollate())
-    for epoch in range(2):  # persistent workers serve a second epoch
+    for _ in range(2):  # persistent workers serve a second epoch
         batches = list(stored)
         assert len(batches) == 3
-        for a, b in zip(batches, reference):
+        for a, b in zip(batches, reference, strict=True):
             assert_same_batch(a, b)
     first = batches[0]
     assert first["images"].shape == (5, 3, 640, 640) and first["prob_maps"].shape == (5, 1, 640, 640)
@@ -56,37 +48,43 @@ def test_dataloader_batches_equal_the_on_the_fly_collate(prepared, context):
     collate.close()
 
 
-def test_inference_mode_skips_the_maps(prepared):
-    images, annotations, out = prepared
+def test_inference_mode_skips_the_maps(made_store):
+    images, annotations, out = made_store
     data = UFODataset(images, annotations)
     collated = StoreCollate(data, out, inference_mode=True)([data[0], data[1]])
     assert list(collated) == ["images", "image_filename", "inverse_matrix"]
 
 
-def test_dataset_items_match_the_baseline_contract(prepared):
-    images, annotations, _ = prepared
+def test_dataset_items_match_the_baseline_contract(made_store):
+    images, annotations, _ = made_store
     item = UFODataset(images, annotations)[10]  # wildreceipt_1.jpeg, 1600x1200
     assert item["image"].shape == (3, 640, 640) and item["image"].dtype == torch.float32
     assert item["image_filename"] == "wildreceipt_1.jpeg" and item["shape"] == (1600, 1200)
     np.testing.assert_allclose(item["inverse_matrix"], np.diag([2.5, 2.5, 1.0]))
     assert item["polygons"][0].shape == (1, 4, 2)
     # The bottom padding rows are zeros before normalisation: (0 - mean) / std.
-    np.testing.assert_allclose(item["image"][:, -1, 0].numpy(), -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-6)
+    np.testing.assert_allclose(
+        item["image"][:, -1, 0].numpy(), -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-6
+    )
     reference = cv2.cvtColor(cv2.imread(str(images / "wildreceipt_1.jpeg")), cv2.COLOR_BGR2RGB)
     expected = cv2.resize(reference, (640, 480), interpolation=cv2.INTER_LINEAR)[0, 0] / 255
-    np.testing.assert_allclose(item["image"][:, 0, 0].numpy() * [0.229, 0.224, 0.225] + [0.485, 0.456, 0.406], expected, atol=1e-5)
+    np.testing.assert_allclose(
+        item["image"][:, 0, 0].numpy() * [0.229, 0.224, 0.225] + [0.485, 0.456, 0.406], expected, atol=1e-5
+    )
 
 
-def test_stale_image_is_caught_once_with_the_fix(prepared):
-    images, annotations, out = prepared
+def test_stale_image_is_caught_once_with_the_fix(made_store):
+    images, annotations, out = made_store
     image = cv2.imread(str(images / "icdar2015_img_4.jpg"))
     cv2.imwrite(str(images / "icdar2015_img_4.jpg"), 255 - image)
-    with pytest.raises(StoreError, match=r"1 of 12 entries are missing or stale .*icdar2015_img_4.jpg.*ocr-targets precompute --images"):
+    with pytest.raises(
+        StoreError, match=r"1 of 12 entries are missing or stale .*icdar2015_img_4.jpg.*ocr-targets precompute --images"
+    ):
         StoreCollate(UFODataset(images, annotations), out)
 
 
-def test_changed_words_or_order_or_parameters_are_caught(prepared):
-    images, annotations, out = prepared
+def test_changed_words_or_order_or_parameters_are_caught(made_store):
+    images, annotations, out = made_store
     document = json.loads(annotations.read_text())
     word = next(iter(document["images"]["wildreceipt_2.jpeg"]["words"].values()))
     word["points"][0] = [word["points"][0][0] + 5, word["points"][0][1]]
@@ -111,8 +109,8 @@ def test_changed_words_or_order_or_parameters_are_caught(prepared):
         StoreCollate(UFODataset(images, out.parent / "annotations.json", size=512), out)
 
 
-def test_missing_index_is_a_clear_error(prepared):
-    images, annotations, out = prepared
+def test_missing_index_is_a_clear_error(made_store):
+    images, annotations, out = made_store
     data = UFODataset(images, annotations)
     collate = StoreCollate(data, out)
     item = dict(data[0])
@@ -124,8 +122,8 @@ def test_missing_index_is_a_clear_error(prepared):
         collate([item])
 
 
-def test_a_store_in_use_refuses_a_writer(prepared):
-    images, annotations, out = prepared
+def test_a_store_in_use_refuses_a_writer(made_store):
+    images, annotations, out = made_store
     collate = StoreCollate(UFODataset(images, annotations), out)
     with pytest.raises(StoreError, match="another job is writing or reading this store"):
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
@@ -133,8 +131,8 @@ def test_a_store_in_use_refuses_a_writer(prepared):
     assert batch.run(batch.Job(images, annotations, out, jobs=1, progress=False)).reused == 12
 
 
-def test_fast_on_the_fly_collate_equals_the_reference_one(prepared):
-    images, annotations, _ = prepared
+def test_fast_on_the_fly_collate_equals_the_reference_one(made_store):
+    images, annotations, _ = made_store
     data = UFODataset(images, annotations)
     items = [data[i] for i in (0, 5, 11)]
     assert_same_batch(OnTheFlyCollate(compute=compute_targets)(items), OnTheFlyCollate()(items))

@@ -19,6 +19,7 @@ from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job as batch
 from precompute.cli import main
 from tests.conftest import DATA, FIXTURES
+from tests.helpers import assert_same_targets
 
 
 def run(images, annotations, out, **options):
@@ -48,13 +49,7 @@ def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
         entry = store[store.index_of(name)]
         resize, annotation, expected = expected_targets(images, annotations, name)
         assert entry.filename == name
-        np.testing.assert_array_equal(entry.prob_map, expected.prob_map)
-        np.testing.assert_allclose(entry.thresh_map, expected.thresh_map, rtol=0, atol=1e-6)
-        np.testing.assert_array_equal(entry.prob_mask, expected.prob_mask)
-        np.testing.assert_array_equal(entry.thresh_mask, expected.thresh_mask)
-        assert len(entry.shrunk_polygons) == len(expected.shrunk_polygons)
-        for stored, computed in zip(entry.shrunk_polygons, expected.shrunk_polygons):
-            np.testing.assert_array_equal(stored, computed)
+        assert_same_targets(entry, expected)
         assert entry.original_size == resize.original_size
         np.testing.assert_allclose(entry.matrix @ entry.inverse_matrix, np.eye(3), atol=1e-12)
         np.testing.assert_allclose(entry.matrix, resize.matrix)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from benchmarks.synthetic import receipt_polygons
 from ocr_targets import TargetConfig, compute_targets, reference_targets
 from tests.baseline_collate import baseline_maps
+from tests.helpers import assert_same_targets
 
 CONFIG = TargetConfig()
 BOX = [[10, 10], [50, 10], [50, 30], [10, 30]]  # area 800, perimeter 120: D = 800 * 0.84 / 120 = 5.6
@@ -15,16 +16,6 @@ BOX = [[10, 10], [50, 10], [50, 30], [10, 30]]  # area 800, perimeter 120: D = 8
 
 def thresh_value(distance: float) -> float:
     return CONFIG.thresh_min + (CONFIG.thresh_max - CONFIG.thresh_min) * (1 - min(distance / 5.6, 1.0))
-
-
-def assert_same_targets(fast, reference):
-    np.testing.assert_array_equal(fast.prob_map, reference.prob_map)
-    np.testing.assert_allclose(fast.thresh_map, reference.thresh_map, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(fast.prob_mask, reference.prob_mask)
-    np.testing.assert_array_equal(fast.thresh_mask, reference.thresh_mask)
-    assert len(fast.shrunk_polygons) == len(reference.shrunk_polygons)
-    for a, b in zip(fast.shrunk_polygons, reference.shrunk_polygons):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("make", [compute_targets, reference_targets])
@@ -181,7 +172,9 @@ def scenes(draw):
     forms = [np.array(p, dtype=np.float64).reshape(1, -1, 2) if as_array and p else p for p in polygons]
     ignore = draw(st.lists(st.booleans(), min_size=len(forms), max_size=len(forms)))
     low = draw(st.floats(0.0, 0.9))
-    config = draw(st.sampled_from([CONFIG, TargetConfig(draw(st.floats(0.05, 0.95)), low, draw(st.floats(low + 0.05, 1.0)))]))
+    config = draw(
+        st.sampled_from([CONFIG, TargetConfig(draw(st.floats(0.05, 0.95)), low, draw(st.floats(low + 0.05, 1.0)))])
+    )
     return shape, forms, ignore, config
 
 

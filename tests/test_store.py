@@ -6,15 +6,11 @@ import zarr
 
 from ocr_targets import open_store
 from ocr_targets.store import StoreError
-from precompute import job as batch
 
 
 @pytest.fixture
-def store_path(dataset, tmp_path):
-    images, annotations = dataset
-    out = tmp_path / "targets.zarr"
-    batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
-    return out
+def store_path(made_store):
+    return made_store[2]
 
 
 def test_reader_reads_what_zarr_reads(store_path):

@@ -2,19 +2,9 @@ import json
 import re
 
 import cv2
-import numpy as np
 import pytest
 
-from precompute import job as batch
 from precompute.cli import main
-
-
-@pytest.fixture
-def made(dataset, tmp_path):
-    images, annotations = dataset
-    out = tmp_path / "targets.zarr"
-    batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
-    return images, annotations, out
 
 
 def verify(capsys, out, *extra):
@@ -26,15 +16,24 @@ def verdict(output: str, name: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(name + " "))
 
 
-def test_a_fresh_store_verifies(made, capsys):
-    _, _, out = made
+def test_a_fresh_store_verifies(made_store, capsys):
+    _, _, out = made_store
     status, output = verify(capsys, out)
     assert status == 0, output
     assert "12 entries checked: 12 match, 0 do not (0 stale), 0 missing, 0 extra: OK" in output
     assert verdict(output, "wildreceipt_1.jpeg").endswith("ok")
 
 
-ARRAYS = ["binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "shrunk_offsets", "shrunk_coords", "done"]
+ARRAYS = [
+    "binary_maps",
+    "thresh_map",
+    "matrices",
+    "image_info",
+    "content_hash",
+    "shrunk_offsets",
+    "shrunk_coords",
+    "done",
+]
 
 
 def chunk_of(out, array, index):
@@ -44,8 +43,8 @@ def chunk_of(out, array, index):
 
 
 @pytest.mark.parametrize("array", ARRAYS)
-def test_a_flipped_byte_fails_and_names_the_image(made, capsys, array):
-    _, _, out = made
+def test_a_flipped_byte_fails_and_names_the_image(made_store, capsys, array):
+    _, _, out = made_store
     chunk = chunk_of(out, array, 10)  # wildreceipt_1.jpeg
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0x10
@@ -57,8 +56,8 @@ def test_a_flipped_byte_fails_and_names_the_image(made, capsys, array):
 
 
 @pytest.mark.parametrize("array", ARRAYS)
-def test_a_deleted_chunk_fails_and_names_the_image(made, capsys, array):
-    _, _, out = made
+def test_a_deleted_chunk_fails_and_names_the_image(made_store, capsys, array):
+    _, _, out = made_store
     chunk_of(out, array, 3).unlink()  # icdar2015_img_4.jpg
     status, output = verify(capsys, out)
     assert status == 1
@@ -67,8 +66,8 @@ def test_a_deleted_chunk_fails_and_names_the_image(made, capsys, array):
     assert "not computed" in line if array == "done" else f"chunk files missing: {array}/c/3" in line
 
 
-def test_edited_image_and_annotation_are_stale(made, capsys):
-    images, annotations, out = made
+def test_edited_image_and_annotation_are_stale(made_store, capsys):
+    images, annotations, out = made_store
     image = cv2.imread(str(images / "icdar2015_img_7.jpg"))
     cv2.imwrite(str(images / "icdar2015_img_7.jpg"), cv2.flip(image, 1))
     document = json.loads(annotations.read_text())
@@ -82,8 +81,8 @@ def test_edited_image_and_annotation_are_stale(made, capsys):
     assert "(2 stale)" in output
 
 
-def test_missing_and_extra_entries(made, capsys, tmp_path):
-    images, annotations, out = made
+def test_missing_and_extra_entries(made_store, capsys, tmp_path):
+    images, annotations, out = made_store
     document = json.loads(annotations.read_text())
     document["images"]["new.jpg"] = {"words": {}}
     del document["images"]["icdar2015_img_2.jpg"]
@@ -96,8 +95,8 @@ def test_missing_and_extra_entries(made, capsys, tmp_path):
     assert "11 entries checked" in output
 
 
-def test_sample_is_seeded_and_printed(made, capsys):
-    _, _, out = made
+def test_sample_is_seeded_and_printed(made_store, capsys):
+    _, _, out = made_store
     status, first = verify(capsys, out, "--sample", "4")
     assert status == 0
     seed = re.search(r"4 entries checked \(random sample, seed (\d+)\)", first).group(1)
@@ -105,8 +104,8 @@ def test_sample_is_seeded_and_printed(made, capsys):
     assert first == again
 
 
-def test_info_says_what_is_in_the_store(made, capsys):
-    _, _, out = made
+def test_info_says_what_is_in_the_store(made_store, capsys):
+    _, _, out = made_store
     assert main(["info", str(out)]) == 0
     output = capsys.readouterr().out
     assert "images       12 (12 done, 0 not computed)" in output
@@ -116,8 +115,8 @@ def test_info_says_what_is_in_the_store(made, capsys):
     assert re.search(r"size on disk \d+\.\d MiB", output)
 
 
-def test_show_draws_the_targets(made, capsys, tmp_path):
-    _, _, out = made
+def test_show_draws_the_targets(made_store, capsys, tmp_path):
+    _, _, out = made_store
     picture = tmp_path / "show.png"
     assert main(["show", str(out), "wildreceipt_1.jpeg", "--out", str(picture)]) == 0
     image = cv2.imread(str(picture))
