@@ -62,9 +62,9 @@ def shrink_and_dilate(polygon: np.ndarray, distance: float) -> tuple[list[np.nda
     """The paths of the Clipper round-join offsets of a closed polygon by ``-distance`` and ``+distance``."""
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return [_as_array(path) for path in offset.Execute(-distance)], [
-        _as_array(path) for path in offset.Execute(distance)
-    ]
+    shrunk = [_as_array(path) for path in offset.Execute(-distance)]
+    dilated = [_as_array(path) for path in offset.Execute(distance)]
+    return shrunk, dilated
 
 
 def _as_array(path: list[list[int]]) -> np.ndarray:
@@ -99,7 +99,8 @@ class Resize:
 
     @property
     def inverse_matrix(self) -> np.ndarray:
-        inverse = 1.0 / self.scale
+        """As the baseline computes it: the original's longest side over the target side."""
+        inverse = max(self.original_size) / self.size
         return np.diag([inverse, inverse, 1.0])
 
     def image(self, image: np.ndarray) -> np.ndarray:

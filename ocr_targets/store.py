@@ -35,6 +35,7 @@ from numcodecs import Zstd
 from zarr.codecs import ZstdCodec
 
 from .config import ALGORITHM_VERSION, TargetConfig
+from .geometry import Resize
 from .maps import Targets
 
 SCHEMA_VERSION = 1
@@ -119,8 +120,7 @@ class Record:
     """What a worker writes for one image, besides ``done``."""
 
     content_hash: str
-    original_size: tuple[int, int]
-    matrix: np.ndarray
+    resize: Resize
     targets: Targets
 
 
@@ -286,8 +286,8 @@ def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtyp
     values = {
         "binary_maps": (index, np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask])),
         "thresh_map": (index, encode_thresh(targets.thresh_map, thresh_dtype, config)),
-        "matrices": (index, np.stack([record.matrix, np.linalg.inv(record.matrix)])),
-        "image_info": (index, np.array([*record.original_size, len(polygons)], dtype=np.int32)),
+        "matrices": (index, np.stack([record.resize.matrix, record.resize.inverse_matrix])),
+        "image_info": (index, np.array([*record.resize.original_size, len(polygons)], dtype=np.int32)),
         "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
         "shrunk_offsets": ((index, slice(0, len(offsets))), offsets),
     }

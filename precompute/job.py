@@ -138,9 +138,7 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
         return Failure(index, name, "image", str(error))
     try:
         targets = sample.targets(job.config)
-        record = Record(
-            content_hash(sample.data, annotation, settings), sample.image.shape[:2], sample.resize.matrix, targets
-        )
+        record = Record(content_hash(sample.data, annotation, settings), sample.resize, targets)
         write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
     except Exception as error:  # a bug or a disk problem: report it with the image, keep going
         return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")
