@@ -112,7 +112,7 @@ def bench_loader(images: int) -> None:
         data = UFODataset(folder, annotations)
         stored = StoreCollate(data, out)
         items = [data[i] for i in range(16)]
-        memory = InMemoryCollate([stored.store.read_maps(item["index"]) for item in items])
+        memory = InMemoryCollate(stored.store, [item["index"] for item in items])
 
         timings = {  # the targets part of the collate; stacking the images is the same for all
             "on the fly (reference collate)": best_seconds(lambda: OnTheFlyCollate().targets(items), passes=2),
@@ -141,15 +141,22 @@ def bench_loader(images: int) -> None:
 
 
 class InMemoryCollate(_Collate if torch else object):
-    """The floor for a store read: the same maps, already decoded in memory, copied into the batch."""
+    """The floor for a store read: the stored bytes (uint8 binary maps, float32 threshold
+    map), already decompressed in memory, converted into the batch the same way."""
 
-    def __init__(self, maps: list[dict[str, np.ndarray]]) -> None:
+    def __init__(self, store, indices: list[int]) -> None:
         super().__init__()
-        self.maps = maps
+        self.stored = {}
+        for index in indices:
+            maps = store.read_maps(index)
+            binary = np.stack([maps["prob_map"].astype(np.uint8), maps["prob_mask"], maps["thresh_mask"]])
+            self.stored[index] = (binary, maps["thresh_map"])
 
     def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        for name, array in out.items():
-            array[...] = self.maps[item["index"]][name]
+        binary, thresh = self.stored[item["index"]]
+        for channel, name in enumerate(("prob_map", "prob_mask", "thresh_mask")):
+            np.copyto(out[name], binary[channel])
+        np.copyto(out["thresh_map"], thresh)
 
 
 SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader}
