@@ -74,8 +74,14 @@ def bench_maps(images: int) -> None:
         (f"synthetic receipts ({images}, 100 words)", receipts),
         ("bundled samples (12)", bundled_scenes()),
     ]:
-        reference = best_seconds(lambda s=scenes: [reference_targets(*scene) for scene in s]) / len(scenes)
-        fast = best_seconds(lambda s=scenes: [compute_targets(*scene) for scene in s]) / len(scenes)
+        timings = best_interleaved(
+            {
+                "reference": lambda s=scenes: [reference_targets(*scene) for scene in s],
+                "fast": lambda s=scenes: [compute_targets(*scene) for scene in s],
+            },
+            passes=5,
+        )
+        reference, fast = timings["reference"] / len(scenes), timings["fast"] / len(scenes)
         print(f"{label:<34}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
 
 
