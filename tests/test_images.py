@@ -1,0 +1,34 @@
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr_targets.images import ImageError, decode_image, read_image_bytes
+from tests.conftest import FIXTURES
+
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an APP1 Exif segment holding only the Orientation tag."""
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+    tiff += struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_exif_orientation_is_applied_as_the_baseline_does():
+    image = np.zeros((40, 100, 3), np.uint8)
+    image[:, :10] = (255, 0, 0)  # a red band on the left, in RGB
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
+    upright = decode_image(jpeg, "a.jpg")
+    assert upright.shape == (40, 100, 3) and upright[20, 5, 0] > 200 and upright[20, 5, 2] < 60  # RGB order
+    rotated = decode_image(with_exif_orientation(jpeg, 6), "b.jpg")  # 6: rotate 90 degrees clockwise to view
+    assert rotated.shape == (100, 40, 3)
+    assert rotated[5, 20, 0] > 200  # the left band is now at the top
+
+
+def test_unreadable_images_name_the_file(tmp_path):
+    with pytest.raises(ImageError, match=r"broken.jpg: cannot decode image \(512 bytes"):
+        decode_image((FIXTURES / "broken.jpg").read_bytes(), FIXTURES / "broken.jpg")
+    with pytest.raises(ImageError, match="gone.jpg: image file not found"):
+        read_image_bytes(tmp_path / "gone.jpg")
