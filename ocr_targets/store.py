@@ -42,8 +42,11 @@ SCHEMA_VERSION = 1
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
-MAX_SHRUNK_POLYGONS = 1 << 16  # per image; unwritten chunks cost nothing on disk
-MAX_SHRUNK_POINTS = 1 << 22
+# Shrunk polygons per image at most 65 * 1024 - 1, points 512 * 8192: room that costs nothing,
+# since chunks that are never written take no space.
+_OFFSET_CHUNK, _COORD_CHUNK = 1024, 8192
+MAX_SHRUNK_POLYGONS = _OFFSET_CHUNK * 65 - 1
+MAX_SHRUNK_POINTS = _COORD_CHUNK * 512
 _ZSTD_LEVEL = 3
 
 
@@ -55,8 +58,8 @@ def _layout(size: int, thresh_dtype: str) -> dict[str, tuple[tuple[int, ...], tu
         "matrices": ((2, 3, 3), (2, 3, 3), "float64"),
         "image_info": ((3,), (3,), "int32"),
         "content_hash": ((32,), (32,), "uint8"),
-        "shrunk_offsets": ((MAX_SHRUNK_POLYGONS + 1,), (1024,), "int32"),
-        "shrunk_coords": ((MAX_SHRUNK_POINTS, 2), (8192, 2), "int32"),
+        "shrunk_offsets": ((_OFFSET_CHUNK * 65,), (_OFFSET_CHUNK,), "int32"),
+        "shrunk_coords": ((_COORD_CHUNK * 512, 2), (_COORD_CHUNK, 2), "int32"),
         "done": ((), (), "uint8"),
     }
 
@@ -276,6 +279,14 @@ def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
 _OPEN_ARRAYS: dict[tuple[int, str, str], dict[str, zarr.Array]] = {}
 
 
+def _whole_chunks(index: int, values: np.ndarray, chunk: int) -> tuple[tuple[int, slice], np.ndarray]:
+    """``values`` zero-padded to whole chunks of image ``index``: no chunk is read back and
+    merged, and nothing of an earlier, longer entry survives in its last chunk."""
+    padded = np.zeros((-(-len(values) // chunk) * chunk, *values.shape[1:]), dtype=values.dtype)
+    padded[: len(values)] = values
+    return (index, slice(0, len(padded))), padded
+
+
 def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtype: str, config: TargetConfig) -> None:
     """Write every array of one entry but ``done`` (a worker's part)."""
     targets = record.targets
@@ -289,10 +300,10 @@ def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtyp
         "matrices": (index, np.stack([record.resize.matrix, record.resize.inverse_matrix])),
         "image_info": (index, np.array([*record.resize.original_size, len(polygons)], dtype=np.int32)),
         "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
-        "shrunk_offsets": ((index, slice(0, len(offsets))), offsets),
+        "shrunk_offsets": _whole_chunks(index, offsets, _OFFSET_CHUNK),
     }
     if polygons:
-        values["shrunk_coords"] = ((index, slice(0, offsets[-1])), np.concatenate(polygons))
+        values["shrunk_coords"] = _whole_chunks(index, np.concatenate(polygons), _COORD_CHUNK)
     key = (os.getpid(), str(path), run_id)
     if key not in _OPEN_ARRAYS:  # opening reads every array's metadata: once per worker and run
         _OPEN_ARRAYS.clear()
