@@ -15,7 +15,8 @@ from ._torch import torch
 from .config import TargetConfig
 from .dataset import UFODataset
 from .maps import reference_targets
-from .store import StoreError, StoreLock, TargetStore, open_store
+from .reader import TargetStore, open_store
+from .store import StoreError, StoreLock
 
 
 class _Collate:

@@ -1,4 +1,4 @@
-"""The zarr store of precomputed targets: layout, writing, and fast reading by index.
+"""The zarr store of precomputed targets: its layout, writing it, and reading its chunk files.
 
 Layout (zarr v3; every array chunked one image per chunk along its first axis, so
 parallel writers never share a chunk; Zstd with a checksum, so a corrupted chunk
@@ -127,10 +127,6 @@ class Record:
     targets: Targets
 
 
-# Arrays whose chunk of a done entry is never all fill value, so always on disk.
-_ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
-
-
 def _files(root: Path, suffix: str = "") -> list[Path]:
     """Every file below ``root`` ending in ``suffix`` (os.walk: much quicker than Path.rglob)."""
     return [Path(folder, name) for folder, _, names in os.walk(root) for name in names if name.endswith(suffix)]
@@ -248,7 +244,7 @@ class StoreWriter:
 
     def done_and_hashes(self) -> tuple[list[bool], list[str]]:
         """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow)."""
-        done, hashes = _ChunkReader(self.path, "done"), _ChunkReader(self.path, "content_hash")
+        done, hashes = ChunkReader(self.path, "done"), ChunkReader(self.path, "content_hash")
         count = self.group["done"].shape[0]
         return [bool(done.read(i)) for i in range(count)], [bytes(hashes.read(i)).hex() for i in range(count)]
 
@@ -312,24 +308,7 @@ def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtyp
         _OPEN_ARRAYS[key][name][where] = value
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One image's stored targets, decoded: maps are float32 whatever the stored dtype."""
-
-    index: int
-    filename: str
-    content_hash: str
-    prob_map: np.ndarray
-    thresh_map: np.ndarray
-    prob_mask: np.ndarray
-    thresh_mask: np.ndarray
-    shrunk_polygons: list[np.ndarray]
-    matrix: np.ndarray
-    inverse_matrix: np.ndarray
-    original_size: tuple[int, int]
-
-
-class _ChunkReader:
+class ChunkReader:
     """Reads whole chunks of one array straight from their files.
 
     Every read of a map would otherwise pay zarr's per-call event-loop overhead (about a
@@ -381,133 +360,3 @@ class _ChunkReader:
         step = self.chunk[1]
         parts = [self.read(index, chunk) for chunk in range(-(-length // step))]
         return np.concatenate(parts)[:length] if parts else np.zeros((0, *self.chunk[2:]), self.dtype)
-
-
-class TargetStore:
-    """A read-only store, by dataset index. Open it with :func:`open_store`.
-
-    Cheap to pickle into DataLoader workers: it carries the path and the root
-    attributes; each process opens its own readers on first use.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            root = json.loads((self.path / "zarr.json").read_text())
-            self.attrs: dict = root["attributes"]["ocr_targets"]
-        except FileNotFoundError:
-            raise StoreError(f"{self.path}: no target store here; make one with `ocr-targets precompute`") from None
-        except (KeyError, TypeError, json.JSONDecodeError):
-            raise StoreError(f"{self.path}: a zarr store, but not one written by ocr-targets") from None
-        if self.attrs.get("schema_version") != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: store schema {self.attrs.get('schema_version')}, this library reads {SCHEMA_VERSION}; "
-                "rebuild it with `ocr-targets precompute --overwrite`"
-            )
-        self.filenames: list[str] = list(self.attrs["filenames"])
-        self.config = TargetConfig(**self.attrs["settings"]["config"])
-        self.size: int = self.attrs["settings"]["size"]
-        self._index = {name: index for index, name in enumerate(self.filenames)}
-        self._readers: dict[str, _ChunkReader] = {}
-
-    def __len__(self) -> int:
-        return len(self.filenames)
-
-    def __repr__(self) -> str:
-        return f"TargetStore({str(self.path)!r}, {len(self)} images, size {self.size})"
-
-    def index_of(self, name: str) -> int:
-        try:
-            return self._index[name]
-        except KeyError:
-            raise KeyError(f"{name!r} is not in the store {self.path}") from None
-
-    def _reader(self, name: str) -> _ChunkReader:
-        if name not in self._readers:
-            self._readers[name] = _ChunkReader(self.path, name)
-        return self._readers[name]
-
-    def _position(self, index: int) -> int:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for the store {self.path} of {len(self)} images")
-        return index % len(self)
-
-    def missing_chunks(self, index: int) -> list[Path]:
-        """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
-        index = self._position(index)
-        expected = [f"{name}/c/{index}" + "/0" * (len(self._reader(name).chunk) - 1) for name in _ALWAYS_WRITTEN]
-        count = int(self._reader("image_info").read(index)[2])
-        if count:
-            points = int(self._reader("shrunk_offsets").read_prefix(index, count + 1)[-1])
-            expected += [
-                f"shrunk_offsets/c/{index}/{k}"
-                for k in range(-(-(count + 1) // self._reader("shrunk_offsets").chunk[1]))
-            ]
-            expected += [
-                f"shrunk_coords/c/{index}/{k}/0" for k in range(-(-points // self._reader("shrunk_coords").chunk[1]))
-            ]
-        return [self.path / key for key in expected if not (self.path / key).exists()]
-
-    def is_done(self, index: int) -> bool:
-        return bool(self._reader("done").read(self._position(index)))
-
-    def done(self) -> np.ndarray:
-        """The done flag of every entry, in one read."""
-        return zarr.open_array(self.path / "done", mode="r", zarr_format=3)[:]
-
-    def content_hash(self, index: int) -> str:
-        return bytes(self._reader("content_hash").read(self._position(index))).hex()
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_readers": {}}  # each process opens its own readers
-
-    def read_maps(self, index: int, checked: bool = False) -> dict[str, np.ndarray]:
-        """The maps of entry ``index``, as the fast path makes them (float32 maps, uint8 masks)."""
-        size = (self.size, self.size)
-        maps = {name: np.empty(size, dtype=dtype) for name, dtype in MAP_DTYPES.items()}
-        self.read_maps_into(index, maps, checked)
-        return maps
-
-    def read_maps_into(self, index: int, out: dict[str, np.ndarray], checked: bool = False) -> None:
-        """Decode the maps of entry ``index`` into ``out`` (arrays of MAP_DTYPES, e.g. batch slices).
-
-        ``checked=True`` skips the done flag, for callers that checked every flag once.
-        """
-        index = self._position(index)
-        if not checked and not self.is_done(index):
-            raise StoreError(
-                f"{self.path}: entry {index} ({self.filenames[index]}) was never completed "
-                "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
-            )
-        binary = self._reader("binary_maps").read(index)
-        for channel, name in enumerate(BINARY_MAPS):
-            np.copyto(out[name], binary[channel])
-        thresh = self._reader("thresh_map")
-        target = out["thresh_map"]
-        if thresh.dtype == np.float32 and target.flags.c_contiguous:
-            thresh.read(index, out=target)
-        else:
-            target[...] = decode_thresh(thresh.read(index), self.config)
-
-    def __getitem__(self, index: int) -> Entry:
-        maps = self.read_maps(index)
-        index = self._position(index)
-        height, width, count = (int(v) for v in self._reader("image_info").read(index))
-        offsets = self._reader("shrunk_offsets").read_prefix(index, count + 1)
-        coords = self._reader("shrunk_coords").read_prefix(index, int(offsets[-1]))
-        matrices = self._reader("matrices").read(index)
-        return Entry(
-            index=index,
-            filename=self.filenames[index],
-            content_hash=self.content_hash(index),
-            shrunk_polygons=[coords[offsets[k] : offsets[k + 1]] for k in range(count)],
-            matrix=matrices[0],
-            inverse_matrix=matrices[1],
-            original_size=(height, width),
-            **maps,
-        )
-
-
-def open_store(path: str | Path) -> TargetStore:
-    """Open a store written by ``ocr-targets precompute``, read-only."""
-    return TargetStore(path)

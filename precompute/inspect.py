@@ -9,7 +9,8 @@ import numpy as np
 import zarr
 
 from ocr_targets.images import load_sample
-from ocr_targets.store import disk_usage, open_store
+from ocr_targets.reader import open_store
+from ocr_targets.store import disk_usage
 from ocr_targets.ufo import parse_entry, read_ufo
 
 

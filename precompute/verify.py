@@ -13,7 +13,8 @@ from tqdm import tqdm
 from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, settings_digest
 from ocr_targets.images import ImageError, load_sample
-from ocr_targets.store import StoreError, TargetStore, open_store
+from ocr_targets.reader import TargetStore, open_store
+from ocr_targets.store import StoreError
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 MAPS = ("prob_map", "thresh_map", "prob_mask", "thresh_mask")
