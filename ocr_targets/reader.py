@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from .config import TargetConfig
-from .store import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, ChunkReader, StoreError, decode_thresh
+from .store import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, ChunkReader, StoreError, decode_thresh, done_flags
 
 # Arrays whose chunk of a done entry is never all fill value, so always on disk.
 _ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
@@ -85,25 +84,20 @@ class TargetStore:
     def missing_chunks(self, index: int) -> list[Path]:
         """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
         index = self._position(index)
-        expected = [f"{name}/c/{index}" + "/0" * (len(self._reader(name).chunk) - 1) for name in _ALWAYS_WRITTEN]
+        expected = [self._reader(name).path(index) for name in _ALWAYS_WRITTEN]
         count = int(self._reader("image_info").read(index)[2])
         if count:
             points = int(self._reader("shrunk_offsets").read_prefix(index, count + 1)[-1])
-            expected += [
-                f"shrunk_offsets/c/{index}/{k}"
-                for k in range(-(-(count + 1) // self._reader("shrunk_offsets").chunk[1]))
-            ]
-            expected += [
-                f"shrunk_coords/c/{index}/{k}/0" for k in range(-(-points // self._reader("shrunk_coords").chunk[1]))
-            ]
-        return [self.path / key for key in expected if not (self.path / key).exists()]
+            expected += self._reader("shrunk_offsets").paths(index, count + 1)
+            expected += self._reader("shrunk_coords").paths(index, points)
+        return [path for path in expected if not path.exists()]
 
     def is_done(self, index: int) -> bool:
         return bool(self._reader("done").read(self._position(index)))
 
     def done(self) -> np.ndarray:
-        """The done flag of every entry, in one read."""
-        return zarr.open_array(self.path / "done", mode="r", zarr_format=3)[:]
+        """The done flag of every entry."""
+        return done_flags(self._reader("done"))
 
     def content_hash(self, index: int) -> str:
         return bytes(self._reader("content_hash").read(self._position(index))).hex()

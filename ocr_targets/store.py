@@ -242,11 +242,10 @@ class StoreWriter:
                     compressors=ZstdCodec(level=_ZSTD_LEVEL, checksum=True),
                 )
 
-    def done_and_hashes(self) -> tuple[list[bool], list[str]]:
+    def done_and_hashes(self) -> tuple[np.ndarray, list[str]]:
         """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow)."""
-        done, hashes = ChunkReader(self.path, "done"), ChunkReader(self.path, "content_hash")
-        count = self.group["done"].shape[0]
-        return [bool(done.read(i)) for i in range(count)], [bytes(hashes.read(i)).hex() for i in range(count)]
+        hashes = ChunkReader(self.path, "content_hash")
+        return done_flags(ChunkReader(self.path, "done")), [bytes(hashes.read(i)).hex() for i in range(hashes.count())]
 
     def invalidate(self, indices: Sequence[int]) -> None:
         """Mark entries as not done before they are rewritten (or because they failed)."""
@@ -258,6 +257,11 @@ class StoreWriter:
 
     def close(self) -> None:
         self.lock.release()
+
+
+def done_flags(done: ChunkReader) -> np.ndarray:
+    """Every entry's done flag, as uint8."""
+    return np.array([done.read(index) for index in range(done.count())], dtype=np.uint8)
 
 
 def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
@@ -335,13 +339,21 @@ class ChunkReader:
         self.fill = meta["fill_value"]
         self.zstd = Zstd()
 
+    def path(self, index: int, chunk: int = 0) -> Path:
+        """The file of chunk ``chunk`` (along axis 1) of image ``index``."""
+        key = f"c/{index}" + (f"/{chunk}" + "/0" * (len(self.chunk) - 2) if len(self.chunk) > 1 else "")
+        return self.folder / key
+
+    def paths(self, index: int, length: int) -> list[Path]:
+        """The files holding the first ``length`` items along axis 1 of image ``index``."""
+        return [self.path(index, chunk) for chunk in range(-(-length // self.chunk[1]))]
+
     def read(self, index: int, chunk: int = 0, out: np.ndarray | None = None) -> np.ndarray:
         """Chunk ``chunk`` (along axis 1) of image ``index``, shaped as the chunk without its first axis.
 
         ``out``, a C-contiguous array of the chunk's dtype and shape, receives it without a copy.
         """
-        key = f"c/{index}" + (f"/{chunk}" + "/0" * (len(self.chunk) - 2) if len(self.chunk) > 1 else "")
-        path = self.folder / key
+        path = self.path(index, chunk)
         if out is None:
             out = np.empty(self.chunk[1:], dtype=self.dtype)
         try:
@@ -357,6 +369,9 @@ class ChunkReader:
 
     def read_prefix(self, index: int, length: int) -> np.ndarray:
         """The first ``length`` items along axis 1 of image ``index``, across chunks."""
-        step = self.chunk[1]
-        parts = [self.read(index, chunk) for chunk in range(-(-length // step))]
+        parts = [self.read(index, chunk) for chunk in range(len(self.paths(index, length)))]
         return np.concatenate(parts)[:length] if parts else np.zeros((0, *self.chunk[2:]), self.dtype)
+
+    def count(self) -> int:
+        """Images in the array (from its metadata)."""
+        return self.shape[0]
