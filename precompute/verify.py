@@ -80,7 +80,8 @@ def verify(
     images = images or Path(store.attrs["sources"]["images"])
     annotations = annotations or Path(store.attrs["sources"]["annotations"])
     entries = read_ufo(annotations)
-    missing = [name for name in entries if name not in set(store.filenames)]
+    stored = set(store.filenames)
+    missing = [name for name in entries if name not in stored]
     extra = [name for name in store.filenames if name not in entries]
     indices = [index for index, name in enumerate(store.filenames) if name in entries]
     if sample is not None and sample < len(indices):
