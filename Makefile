@@ -11,7 +11,6 @@ JOBS ?=
 
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[torch,test]" "$(TORCH)"
 
 test:
