@@ -235,3 +235,32 @@ def test_killed_run_resumes_to_the_same_store(tmp_path):
         else:
             np.testing.assert_array_equal(array[:], b[name][:], err_msg=name)
     assert not list(out.rglob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--images", "nowhere"], "nowhere: --images is not a directory"),
+        (["--jobs", "0"], "--jobs must not be 0"),
+        (["--size", "16"], "--size must be at least 32"),
+        (["--shrink-ratio", "1.5"], "shrink_ratio must lie in"),
+    ],
+)
+def test_bad_options_are_clear_errors(dataset, tmp_path, capsys, options, message):
+    images, annotations = dataset
+    arguments = {"--images": str(images), "--annotations": str(annotations), "--out": str(tmp_path / "t.zarr")}
+    for flag, value in zip(options[::2], options[1::2], strict=True):
+        arguments[flag] = value
+    status = main(["precompute", "--quiet", *[part for pair in arguments.items() for part in pair]])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "t.zarr").exists()
+
+
+def test_out_that_is_not_a_store_is_refused(dataset, tmp_path):
+    images, annotations = dataset
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="exists, is not empty and is not a zarr store"):
+        run(images, annotations, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
