@@ -140,7 +140,7 @@ def check_store(dataset: UFODataset, store: TargetStore, config: TargetConfig | 
             detail = "the same images in another order"
         raise StoreError(f"{store.path}: does not match {dataset.annotations_path}: {detail}; {fix}")
     done = store.done()
-    stored = [store.content_hash(index) for index in range(len(store))]
+    stored = store.content_hashes()
     current = dataset.content_hashes(store.config)
     stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if a != b or not d]
     if stale:

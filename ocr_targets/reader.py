@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from .config import TargetConfig
-from .store import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, ChunkReader, StoreError, decode_thresh, done_flags
+from .store import (
+    BINARY_MAPS,
+    MAP_DTYPES,
+    SCHEMA_VERSION,
+    ChunkReader,
+    StoreError,
+    content_hashes,
+    decode_thresh,
+    done_flags,
+)
 
 # Arrays whose chunk of a done entry is never all fill value, so always on disk.
 _ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
@@ -98,6 +107,10 @@ class TargetStore:
     def done(self) -> np.ndarray:
         """The done flag of every entry."""
         return done_flags(self._reader("done"))
+
+    def content_hashes(self) -> list[str]:
+        """The content hash of every entry."""
+        return content_hashes(self._reader("content_hash"))
 
     def content_hash(self, index: int) -> str:
         return bytes(self._reader("content_hash").read(self._position(index))).hex()

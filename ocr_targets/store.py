@@ -244,8 +244,7 @@ class StoreWriter:
 
     def done_and_hashes(self) -> tuple[np.ndarray, list[str]]:
         """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow)."""
-        hashes = ChunkReader(self.path, "content_hash")
-        return done_flags(ChunkReader(self.path, "done")), [bytes(hashes.read(i)).hex() for i in range(hashes.count())]
+        return done_flags(ChunkReader(self.path, "done")), content_hashes(ChunkReader(self.path, "content_hash"))
 
     def invalidate(self, indices: Sequence[int]) -> None:
         """Mark entries as not done before they are rewritten (or because they failed)."""
@@ -262,6 +261,11 @@ class StoreWriter:
 def done_flags(done: ChunkReader) -> np.ndarray:
     """Every entry's done flag, as uint8."""
     return np.array([done.read(index) for index in range(done.count())], dtype=np.uint8)
+
+
+def content_hashes(hashes: ChunkReader) -> list[str]:
+    """Every entry's content hash, as hex."""
+    return [bytes(hashes.read(index)).hex() for index in range(hashes.count())]
 
 
 def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
