@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ocr_targets import compute_targets, reference_targets
-from ocr_targets.geometry import Resize
-from ocr_targets.images import decode_image, read_image_bytes
+from ocr_targets import TargetConfig, compute_targets, reference_targets
+from ocr_targets.images import load_sample
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
@@ -58,9 +56,7 @@ def bundled_scenes(size: int = 640) -> list[tuple[tuple[int, int], list[np.ndarr
     """The bundled real samples, brought to the validation geometry."""
     scenes = []
     for name, entry in read_ufo(DATA / "annotations.json").items():
-        image = cv2.imread(str(DATA / "images" / name))
-        resize = Resize(image.shape[:2], size)
-        scenes.append(((size, size), resize.polygons(parse_entry(name, entry).polygons)))
+        scenes.append(((size, size), load_sample(DATA / "images", parse_entry(name, entry), size).polygons))
     return scenes
 
 
@@ -94,9 +90,7 @@ def bench_job(images: int) -> None:
 
         def on_the_fly() -> None:
             for annotation in sample:
-                image = decode_image(read_image_bytes(folder / annotation.name), folder / annotation.name)
-                resize = Resize(image.shape[:2], 640)
-                reference_targets((640, 640), resize.polygons(annotation.polygons), ignore=annotation.ignore)
+                load_sample(folder, annotation, 640).targets(TargetConfig(), reference_targets)
 
         baseline = count / (best_seconds(on_the_fly, passes=1) * count / len(sample))
         print(f"{'run':<40}{'images/s':>10}{'vs on the fly':>15}")

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pyclipper
 
 # Far beyond any image, and small enough that every square the maps take stays exact.
-_LIMIT = 2.0**24
+COORDINATE_LIMIT = 2.0**24
 _EPS = float(np.finfo(float).eps)
 
 
@@ -28,7 +28,7 @@ def as_polygons(polygons: Sequence[npt.ArrayLike]) -> list[np.ndarray]:
         return [as_polygon(points, index) for index, points in enumerate(polygons)]
     if block.ndim == 4 and block.shape[1] == 1:
         block = block[:, 0]
-    if block.ndim != 3 or block.shape[2] != 2 or not (np.abs(block) < _LIMIT).all():
+    if block.ndim != 3 or block.shape[2] != 2 or not (np.abs(block) < COORDINATE_LIMIT).all():
         return [as_polygon(points, index) for index, points in enumerate(polygons)]
     return list(block.astype(np.int32))
 
@@ -47,8 +47,8 @@ def as_polygon(points: npt.ArrayLike, index: int) -> np.ndarray:
         raise ValueError(f"polygon {index}: expected shape (N, 2) or (1, N, 2), got {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"polygon {index}: non-finite coordinates {array.tolist()}")
-    if not (np.abs(array) < _LIMIT).all():
-        raise ValueError(f"polygon {index}: coordinates beyond +-{_LIMIT:g} pixels are not supported")
+    if not (np.abs(array) < COORDINATE_LIMIT).all():
+        raise ValueError(f"polygon {index}: coordinates beyond +-{COORDINATE_LIMIT:g} pixels are not supported")
     return array.astype(np.int32)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .geometry import COORDINATE_LIMIT
+
 
 class AnnotationError(ValueError):
     """An annotation file, or one image's entry in it, that cannot be used."""
@@ -66,7 +68,7 @@ def _round_points(name: str, words: list[tuple[str, dict, list]]) -> list[np.nda
     """Every word's points as (N, 2) int32, rounded; words of one shape are checked in one go."""
     try:
         block = np.asarray([points for _, _, points in words], dtype=np.float64)
-        if block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < 2**24).all():
+        if block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < COORDINATE_LIMIT).all():
             return list(np.round(block).astype(np.int32))
     except (TypeError, ValueError):
         pass  # ragged or malformed: find the culprit word by word
@@ -82,6 +84,6 @@ def _round_word(name: str, word_id: str, points: list) -> np.ndarray:
         raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
     if not np.isfinite(array).all():
         raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
-    if np.abs(array).max() >= 2**24:
+    if np.abs(array).max() >= COORDINATE_LIMIT:
         raise AnnotationError(f"{name}: word {word_id} has coordinates beyond +-2^24 pixels")
     return np.round(array).astype(np.int32)
