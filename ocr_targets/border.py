@@ -1,7 +1,7 @@
 """The threshold-map kernel of the fast path, compiled with numba.
 
 It computes what the reference (`maps._draw_border_reference`) computes, to the last
-bit, NaN included, and is fast for three reasons:
+bit, and is fast for three reasons:
 
 - no (edges, height, width) temporaries: one row of one box at a time;
 - the minimum over edges is taken before the square root and the division by D.
@@ -22,6 +22,8 @@ import math
 
 import numba
 import numpy as np
+
+from .geometry import EPS
 
 # The capsule is widened by this much beyond D, relatively and in pixels, so that
 # rounding in the reference can never bring an excluded edge below 1.
@@ -76,17 +78,17 @@ def draw_borders(
 def _edge_squares(squares, begin, end, x0, y, x_start, y_start, x_end, y_end):
     """The square of the reference's edge distance over row cells [begin, end).
 
-    In the reference's order of operations: the nearer endpoint where ``cosin < 0``,
-    else the edge's line. Branch-free, so that it compiles to SIMD code.
+    In the reference's order of operations, eps terms included: the nearer endpoint
+    where ``cosin < 0``, else the edge's line. Branch-free, so that it compiles to SIMD code.
     """
     square_y_1 = _square(y - y_start)
     square_y_2 = _square(y - y_end)
-    square_edge = _square(x_start - x_end) + _square(y_start - y_end)
+    square_edge = _square(x_start - x_end) + _square(y_start - y_end) + EPS
     for k in range(begin, end):
         x = x0 + k
         square_1 = _square(x - x_start) + square_y_1
         square_2 = _square(x - x_end) + square_y_2
-        cosin = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2))
+        cosin = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2) + EPS)
         square_sin = 1 - _square(cosin)
         square_sin = square_sin if square_sin == square_sin else 0.0  # nan_to_num
         line = square_1 * square_2 * square_sin / square_edge

@@ -124,6 +124,11 @@ def check_store(dataset: UFODataset, store: TargetStore, config: TargetConfig | 
     )
     if config is not None and config != store.config:
         raise StoreError(f"{store.path}: made with {store.config}, the collate asks for {config}; {fix} --overwrite")
+    if store.pad != dataset.pad:
+        raise StoreError(
+            f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "
+            f"{fix} --pad {dataset.pad} --overwrite"
+        )
     if store.size != dataset.size:
         raise StoreError(
             f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "

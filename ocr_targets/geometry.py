@@ -13,7 +13,7 @@ import pyclipper
 
 # Far beyond any image, and small enough that every square the maps take stays exact.
 COORDINATE_LIMIT = 2.0**24
-_EPS = float(np.finfo(float).eps)
+EPS = float(np.finfo(float).eps)  # the baseline's eps: float64 machine epsilon
 
 
 def as_polygons(polygons: Sequence[npt.ArrayLike]) -> list[np.ndarray]:
@@ -52,10 +52,17 @@ def as_polygon(points: npt.ArrayLike, index: int) -> np.ndarray:
     return array.astype(np.int32)
 
 
-def offset_distance(polygon: np.ndarray, shrink_ratio: float) -> float:
-    """The DB offset ``D = area * (1 - r^2) / (perimeter + eps)``, as OpenCV measures them."""
-    perimeter = cv2.arcLength(polygon, True) + _EPS
-    return cv2.contourArea(polygon) * (1 - shrink_ratio**2) / perimeter
+def shrink_distance(polygon: np.ndarray, shrink_ratio: float) -> float | None:
+    """The DB offset ``D = area * (1 - r^2) / (perimeter + eps)``, as OpenCV measures them;
+    None where the baseline collate skips the word (area or perimeter not positive, D <= eps)."""
+    area = cv2.contourArea(polygon)
+    if area <= 0:
+        return None
+    perimeter = cv2.arcLength(polygon, True)
+    if perimeter <= 0:
+        return None
+    distance = area * (1 - shrink_ratio**2) / (perimeter + EPS)
+    return distance if distance > EPS else None
 
 
 def shrink_and_dilate(polygon: np.ndarray, distance: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -72,17 +79,68 @@ def _as_array(path: list[list[int]]) -> np.ndarray:
     return np.fromiter(chain.from_iterable(path), dtype=np.int32, count=2 * len(path)).reshape(-1, 2)
 
 
-@dataclass(frozen=True)
-class Resize:
-    """The competition's validation geometry for one image.
+PAD_MODES = ("center", "top-left")
+# How far (pixels) a word may stick out of a frame and still count as drawn on it (rule 5).
+_FRAME_TOLERANCE = 1.5
 
-    The longest side is scaled to ``size`` and the result padded at the bottom and
-    right to ``size`` x ``size``. ``matrix`` maps original pixel coordinates to
-    target coordinates; ``inverse_matrix`` maps predictions back.
+
+def upright_words(polygons: Sequence[np.ndarray], orientation: int, stored_size: tuple[int, int]) -> list[np.ndarray]:
+    """Words of an EXIF-rotated image, in the frame of the upright image (float32).
+
+    Words are taken as drawn on the stored (sensor) image, of ``stored_size`` (width,
+    height), and mapped into the upright frame; unless every point fits the upright
+    frame and not the stored one, which means they were drawn on the upright image.
+    """
+    words = [np.asarray(polygon, dtype=np.float32).reshape(-1, 2) for polygon in polygons]
+    if orientation not in _UPRIGHT or not words:
+        return words
+    width, height = stored_size
+    points = np.concatenate(words)
+    upright = (height, width) if orientation >= 5 else (width, height)
+    if not _fits(points, (width, height)) and _fits(points, upright):
+        return words
+    return [_UPRIGHT[orientation](word[:, 0], word[:, 1], width - 1.0, height - 1.0) for word in words]
+
+
+def _fits(points: np.ndarray, size: tuple[int, int]) -> bool:
+    low, high = points.min(axis=0), points.max(axis=0)
+    return bool((low >= -_FRAME_TOLERANCE).all() and (high <= np.array(size) - 1 + _FRAME_TOLERANCE).all())
+
+
+def _stack(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([x, y], axis=-1).astype(np.float32, copy=False)
+
+
+# EXIF orientation -> (x, y, W - 1, H - 1) of the stored image -> points in the upright frame.
+_UPRIGHT = {
+    2: lambda x, y, w, h: _stack(w - x, y),
+    3: lambda x, y, w, h: _stack(w - x, h - y),
+    4: lambda x, y, w, h: _stack(x, h - y),
+    5: lambda x, y, w, h: _stack(y, x),
+    6: lambda x, y, w, h: _stack(h - y, x),
+    7: lambda x, y, w, h: _stack(h - y, w - x),
+    8: lambda x, y, w, h: _stack(y, w - x),
+}
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """The competition's validation geometry for one (upright) image.
+
+    The longest side is scaled to ``size`` (linear interpolation, sides rounded) and
+    the result zero-padded to ``size`` x ``size``, centered (albumentations'
+    ``PadIfNeeded`` default, which the baseline's config uses) or at the top left.
+    ``matrix`` maps original pixel coordinates to target coordinates exactly;
+    ``inverse_matrix`` is the baseline's own formula, which training code consumes.
     """
 
     original_size: tuple[int, int]  # (height, width)
     size: int
+    pad: str = "center"
+
+    def __post_init__(self) -> None:
+        if self.pad not in PAD_MODES:
+            raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {self.pad!r}")
 
     @property
     def scale(self) -> float:
@@ -90,27 +148,67 @@ class Resize:
 
     @property
     def resized_size(self) -> tuple[int, int]:
-        """(height, width) of the image content before padding."""
+        """(height, width) of the image content before padding (Python's rounding, as albumentations)."""
         return tuple(max(1, min(self.size, round(side * self.scale))) for side in self.original_size)
 
     @property
+    def offset(self) -> tuple[int, int]:
+        """(left, top) padding."""
+        if self.pad == "top-left":
+            return 0, 0
+        height, width = self.resized_size
+        return int((self.size - width) / 2.0), int((self.size - height) / 2.0)
+
+    @property
     def matrix(self) -> np.ndarray:
-        return np.diag([self.scale, self.scale, 1.0])
+        left, top = self.offset
+        return np.array([[self.scale, 0.0, left], [0.0, self.scale, top], [0.0, 0.0, 1.0]])
 
     @property
     def inverse_matrix(self) -> np.ndarray:
-        """As the baseline computes it: the original's longest side over the target side."""
-        inverse = max(self.original_size) / self.size
-        return np.diag([inverse, inverse, 1.0])
+        """As the baseline computes it: a crop box of ``int(side * scale)``, centered
+        (or at the origin with top-left padding), scaled back to the original size."""
+        height, width = self.original_size
+        crop_width, crop_height = int(width * self.scale), int(height * self.scale)
+        left, top = (self.size - crop_width) // 2, (self.size - crop_height) // 2
+        if self.pad == "top-left":
+            left, top = 0, 0
+        translation = np.eye(3)
+        translation[:2, 2] = -left, -top
+        return np.diag([width / crop_width, height / crop_height, 1.0]) @ translation
 
     def image(self, image: np.ndarray) -> np.ndarray:
         """Resize (linear) and zero-pad an HxW or HxWxC image."""
         height, width = self.resized_size
-        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        if (height, width) != image.shape[:2]:
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR).reshape(
+                height, width, *image.shape[2:]
+            )
+        left, top = self.offset
         padded = np.zeros((self.size, self.size, *image.shape[2:]), dtype=image.dtype)
-        padded[:height, :width] = resized.reshape(height, width, *image.shape[2:])
+        padded[top : top + height, left : left + width] = image
         return padded
 
     def polygons(self, polygons: Iterable[np.ndarray]) -> list[np.ndarray]:
-        """Scale (N, 2) polygons with the image; float64 out, truncated later by the maps."""
-        return [np.asarray(polygon, dtype=np.float64).reshape(-1, 2) * self.scale for polygon in polygons]
+        """(N, 2) polygons in the upright frame, clamped into the image, then scaled and
+        shifted with it (in float64, as albumentations moves keypoints), as float32."""
+        height, width = self.original_size
+        left, top = self.offset
+        limit = np.array([max(width - 1, 0), max(height - 1, 0)], dtype=np.float64)
+        return [
+            (np.clip(np.asarray(polygon, dtype=np.float64).reshape(-1, 2), 0, limit) * self.scale + (left, top)).astype(
+                np.float32
+            )
+            for polygon in polygons
+        ]
+
+
+def survives_resize(polygon: np.ndarray) -> bool:
+    """Whether a transformed (float32) word is kept: 3 points or more, at least 1 px wide
+    and high, and neither side 0 once rounded (the baseline dataset's filter)."""
+    points = np.asarray(polygon, dtype=np.float32).reshape(-1, 2)
+    if len(points) < 3:
+        return False
+    spans = points.max(axis=0) - points.min(axis=0)
+    rounded = np.rint(points).astype(np.int32)
+    return bool((spans >= 1).all() and (rounded.max(axis=0) > rounded.min(axis=0)).all())

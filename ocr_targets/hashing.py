@@ -9,9 +9,9 @@ from .config import ALGORITHM_VERSION, TargetConfig
 from .ufo import ImageAnnotation
 
 
-def settings_digest(config: TargetConfig, size: int) -> str:
+def settings_digest(config: TargetConfig, size: int, pad: str) -> str:
     """Everything that is the same for every image: parameters, geometry, algorithm version."""
-    settings = {"algorithm": ALGORITHM_VERSION, "config": config.to_dict(), "size": size}
+    settings = {"algorithm": ALGORITHM_VERSION, "config": config.to_dict(), "size": size, "pad": pad}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,17 +1,32 @@
-"""Image files: decoding, the one way both the job and the dataset read them."""
+"""Image files: decoding, and the one way the job, the dataset and verify bring a sample
+to the validation geometry (the baseline's data path)."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from .config import TargetConfig
-from .geometry import Resize
+from .geometry import Letterbox, survives_resize, upright_words
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
+
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that shows the stored image upright (what the
+# baseline's PIL rotations and flips amount to, pixel for pixel).
+_TO_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class ImageError(ValueError):
@@ -23,16 +38,36 @@ def read_image_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise ImageError(f"{path}: image file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a directory, not an image file") from None
     except OSError as error:
         raise ImageError(f"{path}: cannot read image file ({error.strerror})") from None
 
 
-def decode_image(data: bytes, path: Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3), EXIF orientation applied, as the baseline's PIL loading gives."""
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; not a readable JPEG/PNG/...)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+@dataclass(frozen=True)
+class Decoded:
+    """An image as the baseline's dataset sees it: decoded by PIL, upright, RGB."""
+
+    pixels: np.ndarray  # RGB uint8 (H, W, 3), EXIF orientation applied
+    orientation: int  # the EXIF orientation (1 when there is none)
+    stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
+
+
+def decode_image(data: bytes, path: Path | str) -> Decoded:
+    """Decode with PIL, apply the EXIF orientation and convert to RGB, as the baseline's dataset does."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            stored_size = image.size
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            if not isinstance(orientation, int):
+                raise ImageError(f"{path}: EXIF orientation {orientation!r} is not a number")
+            upright = image.transpose(_TO_UPRIGHT[orientation]) if orientation in _TO_UPRIGHT else image
+            pixels = np.asarray(upright.convert("RGB"))
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; {error})") from None
+    return Decoded(pixels, orientation, stored_size)
 
 
 @dataclass(frozen=True)
@@ -41,19 +76,34 @@ class Sample:
 
     annotation: ImageAnnotation
     data: bytes  # the file's bytes, as hashed
-    image: np.ndarray  # RGB uint8, original size
-    resize: Resize
-    polygons: list[np.ndarray]  # (N, 2) float64, in target coordinates
+    image: np.ndarray  # RGB uint8, upright, original size
+    letterbox: Letterbox
+    polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates: the words that survive the resize
+    ignore: list[bool]  # their ignore flags
 
     def targets(self, config: TargetConfig, compute=compute_targets) -> Targets:
-        size = self.resize.size
-        return compute((size, size), self.polygons, config, self.annotation.ignore)
+        size = self.letterbox.size
+        return compute((size, size), self.polygons, config, self.ignore)
 
 
-def load_sample(images: Path, annotation: ImageAnnotation, size: int) -> Sample:
-    """Read, decode and resize one image and its polygons; ImageError names the file."""
+def load_sample(images: Path, annotation: ImageAnnotation, size: int, pad: str = "center") -> Sample:
+    """Read, decode and transform one image and its words; ImageError names the file.
+
+    The baseline's data path: words mapped into the upright frame (rule of EXIF
+    orientation), clamped into the image, scaled and shifted with it; words that
+    vanish in the resize are dropped.
+    """
     path = images / annotation.name
     data = read_image_bytes(path)
-    image = decode_image(data, path)
-    resize = Resize(image.shape[:2], size)
-    return Sample(annotation, data, image, resize, resize.polygons(annotation.polygons))
+    decoded = decode_image(data, path)
+    letterbox = Letterbox(decoded.pixels.shape[:2], size, pad)
+    words = letterbox.polygons(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
+    kept = [index for index, word in enumerate(words) if survives_resize(word)]
+    return Sample(
+        annotation,
+        data,
+        decoded.pixels,
+        letterbox,
+        [words[index] for index in kept],
+        [annotation.ignore[index] for index in kept],
+    )

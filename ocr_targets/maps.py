@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from .border import draw_borders
 from .config import TargetConfig
-from .geometry import as_polygons, offset_distance, shrink_and_dilate
+from .geometry import EPS, as_polygons, shrink_and_dilate, shrink_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,8 +43,8 @@ def reference_targets(
     """
     canvas = _Canvas(_check_shape(shape))
     thresh_map = np.zeros(canvas.shape, dtype=np.float32)
-    for polygon, ignored in _words(polygons, ignore):
-        distance, dilated = canvas.add(polygon, config, ignored)
+    for polygon, ignored, distance in _words(polygons, ignore, config, canvas):
+        dilated = canvas.add(polygon, distance, ignored)
         for path in dilated:
             _draw_border_reference(thresh_map, polygon, path, distance)
     thresh_map = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
@@ -68,8 +68,8 @@ def compute_targets(
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
     thresh_map = np.full(canvas.shape, offset)  # the scaled zero
     words, distances, boxes = [], [], []
-    for polygon, ignored in _words(polygons, ignore):
-        distance, dilated = canvas.add(polygon, config, ignored)
+    for polygon, ignored, distance in _words(polygons, ignore, config, canvas):
+        dilated = canvas.add(polygon, distance, ignored)
         for path in dilated:
             x, y, w, h = cv2.boundingRect(path)
             x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w) - 1, min(height, y + h) - 1
@@ -85,15 +85,25 @@ def compute_targets(
     return canvas.targets(thresh_map)
 
 
-def _words(polygons: Sequence[npt.ArrayLike], ignore: Sequence[bool] | None):
-    """(polygon, ignored) for every polygon the baseline keeps: 3 array elements or more."""
+def _words(polygons: Sequence[npt.ArrayLike], ignore: Sequence[bool] | None, config: TargetConfig, canvas: _Canvas):
+    """(polygon, ignored, D) for every polygon the baseline collate draws.
+
+    It skips a polygon of fewer than 3 array elements, and one whose area, perimeter or
+    offset ``D`` is not positive (a line, a point, a Z-ordered quad whose halves cancel):
+    such a word adds nothing to the maps; the probability mask is 0 over it.
+    """
     if ignore is None:
         ignore = [False] * len(polygons)
     if len(ignore) != len(polygons):
         raise ValueError(f"got {len(ignore)} ignore flags for {len(polygons)} polygons")
     for polygon, ignored in zip(as_polygons(polygons), ignore, strict=True):
-        if polygon.size >= 3:
-            yield polygon, ignored
+        if polygon.size < 3:
+            continue
+        distance = shrink_distance(polygon, config.shrink_ratio)
+        if distance is None:
+            canvas.mask_out(polygon)
+        else:
+            yield polygon, ignored, distance
 
 
 class _Canvas:
@@ -107,18 +117,21 @@ class _Canvas:
         self.thresh_mask = np.zeros(shape, dtype=np.uint8)
         self.shrunk_polygons: list[np.ndarray] = []
 
-    def add(self, polygon: np.ndarray, config: TargetConfig, ignored: bool) -> tuple[float, list[np.ndarray]]:
-        """Shrink the word into the probability map; return its offset D and dilated paths."""
-        distance = offset_distance(polygon, config.shrink_ratio)
+    def add(self, polygon: np.ndarray, distance: float, ignored: bool) -> list[np.ndarray]:
+        """Shrink the word by ``distance`` into the probability map; return its dilated paths."""
         shrunk, dilated = shrink_and_dilate(polygon, distance)
         for path in shrunk:
             cv2.fillPoly(self.prob_map, [path], 1.0)
         if ignored or not shrunk:
-            cv2.fillPoly(self.prob_mask, [polygon], 0)
+            self.mask_out(polygon)
         if not ignored and dilated:
             cv2.fillPoly(self.thresh_mask, dilated, 1)
         self.shrunk_polygons.extend(shrunk)
-        return distance, dilated
+        return dilated
+
+    def mask_out(self, polygon: np.ndarray) -> None:
+        """A word the model is not to be scored on: ignored, or too small to shrink or draw."""
+        cv2.fillPoly(self.prob_mask, [polygon], 0)
 
     def targets(self, thresh_map: np.ndarray) -> Targets:
         return Targets(self.prob_map, thresh_map, self.prob_mask, self.thresh_mask, self.shrunk_polygons)
@@ -157,13 +170,14 @@ def _draw_border_reference(thresh_map: np.ndarray, polygon: np.ndarray, path: np
 def _edge_distance(xs: np.ndarray, ys: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """The baseline's pixel-to-edge distance.
 
-    Where the angle the edge subtends at the pixel is acute (``cosin < 0``), the
-    distance to the nearer endpoint; elsewhere the distance to the edge's line.
+    Where the angle the edge subtends at the pixel is obtuse (``cosin < 0``), the
+    distance to the nearer endpoint; elsewhere the distance to the edge's line. The two
+    ``EPS`` terms keep a repeated point's own pixel at distance 0 instead of NaN.
     """
     square_1 = np.square(xs - start[0]) + np.square(ys - start[1])
     square_2 = np.square(xs - end[0]) + np.square(ys - end[1])
-    square_edge = np.square(start[0] - end[0]) + np.square(start[1] - end[1])
-    cosin = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2))
+    square_edge = np.square(start[0] - end[0]) + np.square(start[1] - end[1]) + EPS
+    cosin = (square_edge - square_1 - square_2) / (2 * np.sqrt(square_1 * square_2) + EPS)
     square_sin = np.nan_to_num(1 - np.square(cosin))
     result = np.sqrt(square_1 * square_2 * square_sin / square_edge)
     acute = cosin < 0

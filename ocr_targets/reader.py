@@ -11,6 +11,7 @@ import numpy as np
 from .config import TargetConfig
 from .store import (
     BINARY_MAPS,
+    LEGACY_PAD,
     MAP_DTYPES,
     SCHEMA_VERSION,
     ChunkReader,
@@ -65,6 +66,7 @@ class TargetStore:
         self.filenames: list[str] = list(self.attrs["filenames"])
         self.config = TargetConfig(**self.attrs["settings"]["config"])
         self.size: int = self.attrs["settings"]["size"]
+        self.pad: str = self.attrs["settings"].get("pad", LEGACY_PAD)
         self._index = {name: index for index, name in enumerate(self.filenames)}
         self._readers: dict[str, ChunkReader] = {}
 
@@ -72,7 +74,7 @@ class TargetStore:
         return len(self.filenames)
 
     def __repr__(self) -> str:
-        return f"TargetStore({str(self.path)!r}, {len(self)} images, size {self.size})"
+        return f"TargetStore({str(self.path)!r}, {len(self)} images, size {self.size}, pad {self.pad})"
 
     def index_of(self, name: str) -> int:
         try:

@@ -35,13 +35,14 @@ from numcodecs import Zstd
 from zarr.codecs import ZstdCodec
 
 from .config import ALGORITHM_VERSION, TargetConfig
-from .geometry import Resize
+from .geometry import Letterbox
 from .maps import Targets
 
 SCHEMA_VERSION = 1
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
+LEGACY_PAD = "top-left"  # the geometry of stores made before the pad was recorded
 # Shrunk polygons per image at most 65 * 1024 - 1, points 512 * 8192: room that costs nothing,
 # since chunks that are never written take no space.
 _OFFSET_CHUNK, _COORD_CHUNK = 1024, 8192
@@ -123,7 +124,7 @@ class Record:
     """What a worker writes for one image, besides ``done``."""
 
     content_hash: str
-    resize: Resize
+    letterbox: Letterbox
     targets: Targets
 
 
@@ -159,6 +160,7 @@ class StoreWriter:
         *,
         config: TargetConfig,
         size: int,
+        pad: str,
         thresh_dtype: str,
         sources: dict[str, str],
         overwrite: bool,
@@ -169,6 +171,7 @@ class StoreWriter:
         settings = {
             "config": config.to_dict(),
             "size": size,
+            "pad": pad,
             "algorithm_version": ALGORITHM_VERSION,
             "thresh_dtype": thresh_dtype,
         }
@@ -197,9 +200,10 @@ class StoreWriter:
                 "settings": settings,
                 "geometry": {
                     "size": size,
-                    "resize": "longest side to size, linear interpolation",
-                    "pad": "bottom and right with zeros to size x size",
-                    "polygons": "points rounded to int32 on load, scaled by the forward matrix",
+                    "resize": "longest side to size, linear interpolation, sides rounded",
+                    "pad": f"zeros to size x size, {'centered' if pad == 'center' else 'at the bottom and right'}",
+                    "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
+                    "moved by the forward matrix, float32; words that vanish dropped",
                 },
                 "binary_maps": list(BINARY_MAPS),
                 "thresh_tolerance": thresh_tolerance(thresh_dtype, config),
@@ -274,7 +278,11 @@ def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
             f"{path}: made with store schema {stored.get('schema_version')}, this is {SCHEMA_VERSION}; "
             "rerun with --overwrite to rebuild it"
         )
-    different = {k: (stored["settings"].get(k), v) for k, v in settings.items() if stored["settings"].get(k) != v}
+    # A new algorithm version is no conflict: it is in every content hash, so the entries recompute.
+    previous = {"pad": LEGACY_PAD, **stored["settings"]}
+    different = {
+        k: (previous.get(k), v) for k, v in settings.items() if k != "algorithm_version" and previous.get(k) != v
+    }
     if different:
         detail = "; ".join(f"{k}: stored {old!r}, asked {new!r}" for k, (old, new) in different.items())
         raise StoreError(f"{path}: made with other settings ({detail}); rerun with --overwrite to recompute all")
@@ -301,8 +309,8 @@ def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtyp
     values = {
         "binary_maps": (index, np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask])),
         "thresh_map": (index, encode_thresh(targets.thresh_map, thresh_dtype, config)),
-        "matrices": (index, np.stack([record.resize.matrix, record.resize.inverse_matrix])),
-        "image_info": (index, np.array([*record.resize.original_size, len(polygons)], dtype=np.int32)),
+        "matrices": (index, np.stack([record.letterbox.matrix, record.letterbox.inverse_matrix])),
+        "image_info": (index, np.array([*record.letterbox.original_size, len(polygons)], dtype=np.int32)),
         "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
         "shrunk_offsets": _whole_chunks(index, offsets, _OFFSET_CHUNK),
     }

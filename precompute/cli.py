@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
+from ocr_targets.geometry import PAD_MODES
 from ocr_targets.images import ImageError
 from ocr_targets.store import THRESH_DTYPES, StoreError, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute the targets of every image into a store (incremental, resumable)",
         description=(
             "Compute the probability map, threshold map, masks and shrunk polygons of every image in "
-            "the annotation file, at the validation geometry (longest side to --size, top-left pad), "
+            "the annotation file, at the competition's validation geometry (longest side to --size, "
+            "zero-padded to a square; see --pad), "
             "and write them to a zarr store keyed by content hash. A rerun recomputes only the images "
             "whose bytes, words or parameters changed, and completes an interrupted run. Images that "
             "fail are reported (and listed in STORE.failures.json); the others are still stored. "
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
     precompute.add_argument(
         "--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)"
+    )
+    precompute.add_argument(
+        "--pad",
+        choices=PAD_MODES,
+        default="center",
+        help="where the resized image sits in the square: center (the default, albumentations' PadIfNeeded "
+        "as the baseline's config uses it) or top-left (its later configuration)",
     )
     precompute.add_argument(
         "--shrink-ratio", type=float, metavar="X", default=0.4, help="DB shrink ratio r (default: 0.4)"
@@ -148,6 +157,7 @@ def run_precompute(args: argparse.Namespace) -> int:
         out=args.out,
         config=TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max),
         size=args.size,
+        pad=args.pad,
         thresh_dtype=args.thresh_dtype,
         jobs=args.jobs,
         overwrite=args.overwrite,

@@ -48,8 +48,8 @@ def show(path: Path, name: str, out: Path, images: Path | None = None) -> None:
     entry = store[store.index_of(name)]
     images = images or Path(store.attrs["sources"]["images"])
     annotations = read_ufo(Path(store.attrs["sources"]["annotations"]))
-    sample = load_sample(images, parse_entry(name, annotations[name]), store.size)
-    picture = cv2.cvtColor(sample.resize.image(sample.image), cv2.COLOR_RGB2BGR)
+    sample = load_sample(images, parse_entry(name, annotations[name]), store.size, store.pad)
+    picture = cv2.cvtColor(sample.letterbox.image(sample.image), cv2.COLOR_RGB2BGR)
     cv2.polylines(picture, [p.astype(np.int32) for p in sample.polygons], True, (0, 200, 0), 1)
     cv2.polylines(picture, entry.shrunk_polygons, True, (0, 0, 255), 1)
     prob = cv2.cvtColor((entry.prob_map * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)

@@ -55,6 +55,7 @@ class Job:
     out: Path
     config: TargetConfig = TargetConfig()
     size: int = 640
+    pad: str = "center"
     thresh_dtype: str = "float32"
     jobs: int = -1
     overwrite: bool = False
@@ -75,12 +76,13 @@ def run(job: Job) -> Summary:
     start = time.perf_counter()
     entries = read_ufo(job.annotations)
     names = list(entries)
-    settings = settings_digest(job.config, job.size)
+    settings = settings_digest(job.config, job.size, job.pad)
     writer = StoreWriter.open(
         job.out,
         names,
         config=job.config,
         size=job.size,
+        pad=job.pad,
         thresh_dtype=job.thresh_dtype,
         sources={"images": str(job.images.resolve()), "annotations": str(job.annotations.resolve())},
         overwrite=job.overwrite,
@@ -133,12 +135,12 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
     run is stored with the hash of what was computed.
     """
     try:
-        sample = load_sample(job.images, annotation, job.size)
+        sample = load_sample(job.images, annotation, job.size, job.pad)
     except ImageError as error:
         return Failure(index, name, "image", str(error))
     try:
         targets = sample.targets(job.config)
-        record = Record(content_hash(sample.data, annotation, settings), sample.resize, targets)
+        record = Record(content_hash(sample.data, annotation, settings), sample.letterbox, targets)
         write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
     except Exception as error:  # a bug or a disk problem: report it with the image, keep going
         return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")

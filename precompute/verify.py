@@ -117,11 +117,11 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         )
     entry = store[index]
     try:
-        sample = load_sample(images, parse_entry(name, raw_entry), store.size)
+        sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad)
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
         return
-    settings = settings_digest(store.config, store.size)
+    settings = settings_digest(store.config, store.size, store.pad)
     if content_hash(sample.data, sample.annotation, settings) != entry.content_hash:
         check.stale = True
         check.problems.append("stale: the image or its words changed since precompute")
@@ -133,10 +133,10 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
     differing = [m for m in MAPS if check.differences[m] > tolerance.get(m, 0.0)]
     if differing:
         check.problems.append("differs: " + ", ".join(differing))
-    resize = sample.resize
-    if entry.original_size != resize.original_size or not np.array_equal(entry.matrix, resize.matrix):
+    letterbox = sample.letterbox
+    if entry.original_size != letterbox.original_size or not np.array_equal(entry.matrix, letterbox.matrix):
         check.problems.append("differs: original size or matrix")
-    if not np.array_equal(entry.inverse_matrix, resize.inverse_matrix):
+    if not np.array_equal(entry.inverse_matrix, letterbox.inverse_matrix):
         check.problems.append("differs: inverse matrix")
     shrunk = expected.shrunk_polygons
     if len(entry.shrunk_polygons) != len(shrunk) or not all(map(np.array_equal, entry.shrunk_polygons, shrunk)):

@@ -1,7 +1,9 @@
-"""The competition baseline's on-the-fly DB target maker, kept as close to the original as possible.
+"""The competition baseline's on-the-fly DB target maker as of 2025-10-08 (``DBCollateFN.
+make_prob_thresh_map`` of ocr/datasets/db_collate_fn.py), kept as close to it as possible.
 
 Only the tests use it, to show that `reference_targets` computes what the baseline
-computed (where the baseline did not raise).
+computed (where the baseline did not raise): the skip of polygons whose area, perimeter
+or offset is not positive, and the two eps terms of the distance.
 """
 
 import cv2
@@ -17,8 +19,16 @@ def baseline_maps(shape, polygons, shrink_ratio=0.4, thresh_min=0.3, thresh_max=
         poly = np.asarray(poly).reshape(1, -1, 2).astype(np.int32)
         if poly.size < 3:
             continue
-        L = cv2.arcLength(poly, True) + np.finfo(float).eps
-        D = cv2.contourArea(poly) * (1 - shrink_ratio**2) / L
+        area = cv2.contourArea(poly)
+        if area <= 0:
+            continue
+        L = cv2.arcLength(poly, True)
+        if L <= 0:
+            continue
+        eps = np.finfo(float).eps
+        D = area * (1 - shrink_ratio**2) / (L + eps)
+        if D <= eps:
+            continue
         pco = pyclipper.PyclipperOffset()
         pco.AddPaths(poly, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
         for s in pco.Execute(-D):
@@ -46,7 +56,7 @@ def baseline_maps(shape, polygons, shrink_ratio=0.4, thresh_min=0.3, thresh_max=
             thresh_map[ymin_valid : ymax_valid + 1, xmin_valid : xmax_valid + 1] = np.fmax(
                 1
                 - distance_map[
-                    ymin_valid - ymin : ymax_valid - ymax + height, xmin_valid - xmin : xmax_valid - xmin + width
+                    ymin_valid - ymin : ymax_valid - ymax + height, xmin_valid - xmin : xmax_valid - xmax + width
                 ],
                 thresh_map[ymin_valid : ymax_valid + 1, xmin_valid : xmax_valid + 1],
             )
@@ -57,10 +67,9 @@ def baseline_maps(shape, polygons, shrink_ratio=0.4, thresh_min=0.3, thresh_max=
 def _distance(xs, ys, point_1, point_2):
     square_distance_1 = np.square(xs - point_1[0]) + np.square(ys - point_1[1])
     square_distance_2 = np.square(xs - point_2[0]) + np.square(ys - point_2[1])
-    square_distance = np.square(point_1[0] - point_2[0]) + np.square(point_1[1] - point_2[1])
-    cosin = (square_distance - square_distance_1 - square_distance_2) / (
-        2 * np.sqrt(square_distance_1 * square_distance_2)
-    )
+    square_distance = np.square(point_1[0] - point_2[0]) + np.square(point_1[1] - point_2[1]) + np.finfo(float).eps
+    denom = 2 * np.sqrt(square_distance_1 * square_distance_2) + np.finfo(float).eps
+    cosin = (square_distance - square_distance_1 - square_distance_2) / denom
     square_sin = 1 - np.square(cosin)
     square_sin = np.nan_to_num(square_sin)
     result = np.sqrt(square_distance_1 * square_distance_2 * square_sin / square_distance)

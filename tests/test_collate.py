@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from ocr_targets import TargetConfig, compute_targets, open_store
+from ocr_targets import ALGORITHM_VERSION, TargetConfig, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.store import StoreError
@@ -55,21 +56,22 @@ def test_inference_mode_skips_the_maps(made_store):
     assert list(collated) == ["images", "image_filename", "inverse_matrix"]
 
 
-def test_dataset_items_match_the_baseline_contract(made_store):
+@pytest.mark.parametrize("pad, top", [("center", 80), ("top-left", 0)])
+def test_dataset_items_match_the_baseline_contract(made_store, pad, top):
     images, annotations, _ = made_store
-    item = UFODataset(images, annotations)[10]  # wildreceipt_1.jpeg, 1600x1200
+    item = UFODataset(images, annotations, pad=pad)[10]  # wildreceipt_1.jpeg, 1600x1200 -> 640x480
     assert item["image"].shape == (3, 640, 640) and item["image"].dtype == torch.float32
     assert item["image_filename"] == "wildreceipt_1.jpeg" and item["shape"] == (1600, 1200)
-    np.testing.assert_allclose(item["inverse_matrix"], np.diag([2.5, 2.5, 1.0]))
-    assert item["polygons"][0].shape == (1, 4, 2)
-    # The bottom padding rows are zeros before normalisation: (0 - mean) / std.
-    np.testing.assert_allclose(
-        item["image"][:, -1, 0].numpy(), -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-6
-    )
-    reference = cv2.cvtColor(cv2.imread(str(images / "wildreceipt_1.jpeg")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(item["inverse_matrix"], [[2.5, 0, 0], [0, 2.5, -2.5 * top], [0, 0, 1]])
+    assert item["polygons"][0].shape == (1, 4, 2) and item["polygons"][0].dtype == np.float32
+    # Padding rows are zeros before normalisation: (0 - mean) / std.
+    padding = -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    for row in (top + 480, 639) if top == 0 else (0, top - 1, top + 480, 639):
+        np.testing.assert_allclose(item["image"][:, row, 0].numpy(), padding, rtol=1e-6)
+    reference = np.asarray(Image.open(images / "wildreceipt_1.jpeg").convert("RGB"))
     expected = cv2.resize(reference, (640, 480), interpolation=cv2.INTER_LINEAR)[0, 0] / 255
     np.testing.assert_allclose(
-        item["image"][:, 0, 0].numpy() * [0.229, 0.224, 0.225] + [0.485, 0.456, 0.406], expected, atol=1e-5
+        item["image"][:, top, 0].numpy() * [0.229, 0.224, 0.225] + [0.485, 0.456, 0.406], expected, atol=1e-6
     )
 
 
@@ -107,6 +109,31 @@ def test_changed_words_or_order_or_parameters_are_caught(made_store):
         StoreCollate(UFODataset(images, out.parent / "annotations.json"), out, config=TargetConfig(shrink_ratio=0.5))
     with pytest.raises(StoreError, match="made at size 640, the dataset uses 512"):
         StoreCollate(UFODataset(images, out.parent / "annotations.json", size=512), out)
+    with pytest.raises(StoreError, match="made with --pad center, the dataset pads top-left; .* --pad top-left"):
+        StoreCollate(UFODataset(images, out.parent / "annotations.json", pad="top-left"), out)
+
+
+def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, tmp_path, monkeypatch):
+    images, annotations = dataset
+    out = tmp_path / "old.zarr"
+    with monkeypatch.context() as old:
+        old.setattr("ocr_targets.hashing.ALGORITHM_VERSION", "1")
+        old.setattr("ocr_targets.store.ALGORITHM_VERSION", "1")
+        batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
+    with pytest.raises(StoreError, match="12 of 12 entries are missing or stale.*ocr-targets precompute --images"):
+        StoreCollate(UFODataset(images, annotations), out)
+    summary = batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
+    assert (summary.computed, summary.reused) == (12, 0)
+    assert open_store(out).attrs["settings"]["algorithm_version"] == ALGORITHM_VERSION
+    StoreCollate(UFODataset(images, annotations), out).close()
+
+
+def test_mean_and_std_are_the_datasets_own(made_store):
+    images, annotations, _ = made_store
+    plain = UFODataset(images, annotations, mean=(0, 0, 0), std=(1, 1, 1))[10]["image"]
+    assert plain.min() == 0 and plain.max() <= 1 and plain.max() > 0.5
+    with pytest.raises(ValueError, match="mean and std need 3 values"):
+        UFODataset(images, annotations, mean=(0.5,), std=(0.5,))
 
 
 def test_missing_index_is_a_clear_error(made_store):

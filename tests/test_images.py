@@ -21,10 +21,12 @@ def test_exif_orientation_is_applied_as_the_baseline_does():
     image[:, :10] = (255, 0, 0)  # a red band on the left, in RGB
     jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
     upright = decode_image(jpeg, "a.jpg")
-    assert upright.shape == (40, 100, 3) and upright[20, 5, 0] > 200 and upright[20, 5, 2] < 60  # RGB order
+    assert upright.orientation == 1 and upright.stored_size == (100, 40)
+    assert upright.pixels.shape == (40, 100, 3) and upright.pixels[20, 5, 0] > 200 and upright.pixels[20, 5, 2] < 60
     rotated = decode_image(with_exif_orientation(jpeg, 6), "b.jpg")  # 6: rotate 90 degrees clockwise to view
-    assert rotated.shape == (100, 40, 3)
-    assert rotated[5, 20, 0] > 200  # the left band is now at the top
+    assert rotated.orientation == 6 and rotated.stored_size == (100, 40)
+    assert rotated.pixels.shape == (100, 40, 3)
+    assert rotated.pixels[5, 20, 0] > 200  # the left band is now at the top
 
 
 def test_unreadable_images_name_the_file(tmp_path):
@@ -32,3 +34,6 @@ def test_unreadable_images_name_the_file(tmp_path):
         decode_image((FIXTURES / "broken.jpg").read_bytes(), FIXTURES / "broken.jpg")
     with pytest.raises(ImageError, match="gone.jpg: image file not found"):
         read_image_bytes(tmp_path / "gone.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(ImageError, match="folder.jpg: is a directory, not an image file"):
+        read_image_bytes(tmp_path / "folder.jpg")

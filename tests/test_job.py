@@ -13,7 +13,7 @@ import zarr
 
 from benchmarks.synthetic import write_receipts
 from ocr_targets import TargetConfig, open_store, reference_targets
-from ocr_targets.geometry import Resize
+from ocr_targets.images import load_sample
 from ocr_targets.store import StoreError, StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job as batch
@@ -31,11 +31,9 @@ def chunk_mtimes(store: Path) -> dict[str, int]:
 
 
 def expected_targets(images: Path, annotations: Path, name: str, size: int = 640):
-    annotation = parse_entry(name, read_ufo(annotations)[name])
-    image = cv2.imread(str(images / name))
-    resize = Resize(image.shape[:2], size)
-    polygons = resize.polygons(annotation.polygons)
-    return resize, annotation, reference_targets((size, size), polygons, TargetConfig(), annotation.ignore)
+    """The reference targets of one image on the job's data path (the parity tests check that path)."""
+    sample = load_sample(images, parse_entry(name, read_ufo(annotations)[name]), size)
+    return sample.letterbox, sample.targets(TargetConfig(), reference_targets)
 
 
 def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
@@ -47,12 +45,12 @@ def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
     assert store.filenames == list(read_ufo(annotations))
     for name in store.filenames:
         entry = store[store.index_of(name)]
-        resize, annotation, expected = expected_targets(images, annotations, name)
+        letterbox, expected = expected_targets(images, annotations, name)
         assert entry.filename == name
         assert_same_targets(entry, expected)
-        assert entry.original_size == resize.original_size
-        np.testing.assert_allclose(entry.matrix @ entry.inverse_matrix, np.eye(3), atol=1e-12)
-        np.testing.assert_allclose(entry.matrix, resize.matrix)
+        assert entry.original_size == letterbox.original_size
+        np.testing.assert_array_equal(entry.matrix, letterbox.matrix)
+        np.testing.assert_array_equal(entry.inverse_matrix, letterbox.inverse_matrix)
         assert entry.prob_map.dtype == np.float32 and entry.thresh_map.dtype == np.float32
     attrs = store.attrs
     assert attrs["settings"]["config"] == TargetConfig().to_dict() and attrs["geometry"]["size"] == 640
@@ -90,7 +88,7 @@ def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
     after = chunk_mtimes(out / "binary_maps")
     assert {key for key in after if after[key] != before.get(key)} == changed
     assert store[store.index_of("wildreceipt_2.jpeg")].original_size == (300, 348)
-    _, _, expected = expected_targets(images, annotations, "icdar2015_img_3.jpg")
+    _, expected = expected_targets(images, annotations, "icdar2015_img_3.jpg")
     np.testing.assert_array_equal(store[store.index_of("icdar2015_img_3.jpg")].prob_map, expected.prob_map)
 
 
@@ -139,7 +137,7 @@ def test_smaller_thresh_dtypes_stay_within_their_stated_error(dataset, tmp_path,
     tolerance = store.attrs["thresh_tolerance"]
     assert tolerance > 1e-6
     for name in ("wildreceipt_1.jpeg", "icdar2015_img_6.jpg"):
-        _, _, expected = expected_targets(images, annotations, name)
+        _, expected = expected_targets(images, annotations, name)
         stored = store[store.index_of(name)].thresh_map
         assert stored.dtype == np.float32
         assert np.abs(stored - expected.thresh_map).max() <= tolerance
@@ -264,3 +262,15 @@ def test_out_that_is_not_a_store_is_refused(dataset, tmp_path):
     with pytest.raises(StoreError, match="exists, is not empty and is not a zarr store"):
         run(images, annotations, tmp_path / "busy")
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_pad_is_an_option_recorded_in_the_store(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    out = tmp_path / "top-left.zarr"
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--pad", "top-left", "--jobs", "1", "--quiet"]) == 0  # fmt: skip
+    store = open_store(out)
+    assert store.pad == "top-left" and np.array_equal(store[10].matrix, np.diag([0.4, 0.4, 1.0]))
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--jobs", "1", "--quiet"]) == 2  # fmt: skip
+    assert "(pad: stored 'top-left', asked 'center'); rerun with --overwrite" in capsys.readouterr().err

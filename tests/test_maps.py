@@ -186,14 +186,42 @@ def test_fast_path_equals_reference(scene):
     assert_same_targets(fast, reference_targets(shape, polygons, config, ignore=ignore))
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.lists(st.tuples(st.integers(0, 90), st.integers(0, 90)), min_size=3, max_size=7), max_size=6))
-def test_reference_equals_baseline_inside_the_image(polygons):
-    # Dilated boxes stay inside 200x200 here, where the baseline does not raise.
-    polygons = [np.array(p) + 50 for p in polygons]
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 79)), min_size=1, max_size=7), max_size=6))
+def test_reference_equals_baseline_on_clamped_points(polygons):
+    # Points inside the image, as the data path clamps them; dilated boxes may cross its border.
+    polygons = [np.array(p, dtype=np.float32).reshape(1, -1, 2) for p in polygons]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        prob_map, thresh_map = baseline_maps((200, 200), polygons)
-    reference = reference_targets((200, 200), polygons)
+        warnings.simplefilter("error", RuntimeWarning)  # with its eps terms, the baseline divides no 0 by 0
+        prob_map, thresh_map = baseline_maps((80, 100), polygons)
+    reference = reference_targets((80, 100), polygons)
     np.testing.assert_array_equal(reference.prob_map, prob_map)
     np.testing.assert_array_equal(reference.thresh_map, thresh_map)
+
+
+@pytest.mark.parametrize("make", [compute_targets, reference_targets])
+def test_a_repeated_point_is_at_distance_zero(make):
+    # Two eps terms in the baseline's distance: an edge of length 0 gives 0 at its own pixel, not NaN.
+    word = [[10, 10], [30, 10], [30, 10], [30, 20], [10, 20]]
+    thresh = make((40, 40), [word]).thresh_map
+    assert np.isfinite(thresh).all() and thresh[10, 30] == thresh[10, 10] == thresh.max() > np.float32(0.69)
+
+
+@pytest.mark.parametrize("make", [compute_targets, reference_targets])
+@pytest.mark.parametrize(
+    "word",
+    [
+        [[10, 10], [40, 10], [10, 30], [40, 30]],  # a quad in Z order: its two triangles cancel
+        [[10, 10], [20, 20], [30, 30]],  # collinear
+        [[10, 10], [30, 10]],  # two points
+        [[12, 12]],  # one point
+    ],
+)
+def test_words_without_area_add_nothing(make, word):
+    targets = make((40, 50), [word, [[1, 1], [5, 1], [5, 5], [1, 5]]])
+    alone = make((40, 50), [[[1, 1], [5, 1], [5, 5], [1, 5]]])
+    np.testing.assert_array_equal(targets.prob_map, alone.prob_map)
+    np.testing.assert_array_equal(targets.thresh_map, alone.thresh_map)
+    assert len(targets.shrunk_polygons) == 1
+    if len(word) >= 2:  # 3 array elements or more: masked out in the DB-style probability mask
+        assert targets.prob_mask[word[0][1], word[0][0]] == 0
