@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
-.PHONY: install test lint bench precompute verify info clean
+.PHONY: install test lint bench precompute verify info example clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,16 @@ bench:
 	$(BIN)/python -m benchmarks
 
 precompute:
-	$(BIN)/ocr-targets precompute --images data/images --annotations data/annotations.json --out $(STORE) $(if $(JOBS),--jobs $(JOBS))
+	$(BIN)/ocr-targets precompute --images data/images --annotations data/annotations.json --out $(STORE) --with-images $(if $(JOBS),--jobs $(JOBS))
 
 verify:
 	$(BIN)/ocr-targets verify $(STORE)
 
 info:
 	$(BIN)/ocr-targets info $(STORE)
+
+example: precompute
+	$(BIN)/python examples/validation_loop.py --store $(STORE)
 
 clean:
 	rm -rf $(STORE) $(STORE).failures.json .pytest_cache .hypothesis

@@ -16,6 +16,7 @@ import numpy as np
 
 from ocr_targets import TargetConfig, compute_targets, reference_targets
 from ocr_targets.images import load_sample
+from ocr_targets.store import disk_usage
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
@@ -23,7 +24,7 @@ try:
     import torch
 
     from ocr_targets.collate import OnTheFlyCollate, StoreCollate, _Collate
-    from ocr_targets.dataset import UFODataset
+    from ocr_targets.dataset import StoreDataset, UFODataset
 except ImportError:  # the loader section needs the torch extra
     torch = None
 
@@ -118,9 +119,9 @@ def bench_loader(images: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder, annotations = write_receipts(Path(scratch), count, seed=1)
         out = Path(scratch) / "targets.zarr"
-        run(Job(folder, annotations, out, jobs=2, progress=False))
+        run(Job(folder, annotations, out, jobs=2, with_images=True, progress=False))
         data = UFODataset(folder, annotations)
-        stored = StoreCollate(data, out)
+        stored = StoreCollate(out, data)
         items = [data[i] for i in range(16)]
         memory = InMemoryCollate(stored.store, [item["index"] for item in items])
 
@@ -145,14 +146,37 @@ def bench_loader(images: int) -> None:
                 f"{seconds / timings['uncompressed memory']:>10.1f}x"
             )
 
-        print(f"{'one epoch, DataLoader(2 workers), batch 16':<44}{'s':>7}{'vs on the fly':>15}")
-        epochs = {}
-        for label, collate in [("on the fly (reference collate)", OnTheFlyCollate()), ("store (StoreCollate)", stored)]:
-            loader = torch.utils.data.DataLoader(data, batch_size=16, num_workers=2, collate_fn=collate)
-            epochs[label] = best_seconds(lambda loader=loader: sum(1 for _ in loader), passes=1)
+        print(f"{'one epoch, DataLoader(2 workers), batch 16':<52}{'s':>7}{'vs on the fly':>15}")
+        ways = {
+            "on the fly (UFODataset + reference collate)": (data, OnTheFlyCollate()),
+            "store (UFODataset + StoreCollate)": (data, stored),
+            "store with images (StoreDataset + StoreCollate)": (StoreDataset(out), stored),
+        }
+        ways["floor: ship empty batches of that format"] = (EmptyItems(count), ShipOnly())
+        loaders = {
+            label: torch.utils.data.DataLoader(
+                dataset, batch_size=16, num_workers=2, collate_fn=collate, persistent_workers=True
+            )
+            for label, (dataset, collate) in ways.items()
+        }
+        loaders["store with images, in the main process (0 workers)"] = torch.utils.data.DataLoader(
+            StoreDataset(out), batch_size=16, num_workers=0, collate_fn=stored
+        )
+        epochs = best_interleaved(
+            {label: lambda batches=loader: sum(1 for _ in batches) for label, loader in loaders.items()}, 3
+        )
+        first = next(iter(epochs.values()))
         for label, seconds in epochs.items():
-            print(f"{label:<44}{seconds:>7.2f}{epochs['on the fly (reference collate)'] / seconds:>14.1f}x")
+            print(f"{label:<52}{seconds:>7.2f}{first / seconds:>14.1f}x")
         stored.close()
+        images = disk_usage(out / "images")
+        print(
+            f"store: {(disk_usage(out) - images) / count / 1024:.0f} KiB per image without images, "
+            f"{disk_usage(out) / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
+        )
+        photos = Path(scratch) / "photos.zarr"
+        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, with_images=True, progress=False))
+        print(f"stored images of the bundled photos: {disk_usage(photos / 'images') / 12 / 1024:.0f} KiB per image")
 
 
 class InMemoryCollate(_Collate if torch else object):
@@ -172,6 +196,28 @@ class InMemoryCollate(_Collate if torch else object):
         for channel, name in enumerate(("prob_map", "prob_mask", "thresh_mask")):
             np.copyto(out[name], binary[channel])
         np.copyto(out["thresh_map"], thresh)
+
+
+class EmptyItems(torch.utils.data.Dataset if torch else object):
+    """Items of the right shape and nothing in them: what a DataLoader costs with no work at all."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": torch.empty(3, 640, 640), "image_filename": str(index), "inverse_matrix": None, "polygons": []}
+
+
+class ShipOnly(_Collate if torch else object):
+    """Allocates the batch tensors (in shared memory in a worker, as every collate here does) and fills
+    them with zeros: the floor of moving the baseline's batch format from workers to the loop."""
+
+    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
+        for array in out.values():
+            array.fill(0)
 
 
 SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader}

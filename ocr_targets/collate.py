@@ -1,11 +1,13 @@
-"""Collate functions: targets read from a store by index, or computed on the fly.
+"""Collate functions: targets read from a store, or computed on the fly.
 
 Both are drop-in for the baseline's DB collate: the same keys, shapes and dtypes.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import logging
+import math
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import numpy as np
 from ._torch import torch
 from .config import TargetConfig
 from .dataset import UFODataset
-from .maps import reference_targets
+from .maps import compute_targets, reference_targets
 from .reader import TargetStore, open_store
 from .store import StoreError, StoreLock
+
+logger = logging.getLogger(__name__)
 
 
 class _Collate:
@@ -34,10 +38,15 @@ class _Collate:
         raise NotImplementedError
 
     def __call__(self, batch: Sequence[dict]) -> OrderedDict:
+        images = [item["image"] for item in batch]
         collated = OrderedDict(
-            images=torch.stack([item["image"] for item in batch]),
+            images=torch.stack(images, out=_batch_tensor((len(batch), *images[0].shape), images[0].dtype)),
             image_filename=[item["image_filename"] for item in batch],
+            image_path=[item.get("image_path") for item in batch],
             inverse_matrix=[item["inverse_matrix"] for item in batch],
+            raw_size=[item.get("raw_size") for item in batch],
+            orientation=[item.get("orientation", 1) for item in batch],
+            canonical_size=[item.get("shape") for item in batch],
         )
         if not self.inference_mode:
             collated["polygons"] = [item["polygons"] for item in batch]
@@ -49,14 +58,23 @@ class _Collate:
         _, height, width = batch[0]["image"].shape
         count = len(batch)
         maps = {
-            "prob_maps": torch.empty((count, 1, height, width), dtype=torch.float32),
-            "thresh_maps": torch.empty((count, 1, height, width), dtype=torch.float32),
-            "prob_masks": torch.empty((count, height, width), dtype=torch.uint8),
-            "thresh_masks": torch.empty((count, height, width), dtype=torch.uint8),
+            "prob_maps": _batch_tensor((count, 1, height, width), torch.float32),
+            "thresh_maps": _batch_tensor((count, 1, height, width), torch.float32),
+            "prob_masks": _batch_tensor((count, height, width), torch.uint8),
+            "thresh_masks": _batch_tensor((count, height, width), torch.uint8),
         }
         for index, item in enumerate(batch):
             self.fill(item, {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()})
         return maps
+
+
+def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An empty batch tensor; in a DataLoader worker, in shared memory, as ``default_collate``
+    makes its own: the batch then reaches the main process without being copied."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    template = torch.empty(0, dtype=dtype)
+    return template.new(template._typed_storage()._new_shared(math.prod(shape))).view(shape)
 
 
 class OnTheFlyCollate(_Collate):
@@ -80,25 +98,51 @@ class OnTheFlyCollate(_Collate):
 
 
 class StoreCollate(_Collate):
-    """Reads each item's targets from a store by the item's ``index``: no geometry, no hashing per batch.
+    """Reads each item's targets from a store: no geometry, no hashing per batch.
 
-    Made for one dataset: the store is checked against it once, here (file names and
-    order, parameters, geometry, every image's content hash, every entry done), and
-    held with a shared lock so no precompute job rewrites it while it is read.
+    A drop-in for the baseline's ``DBCollateFN``: ``StoreCollate("val_targets.zarr")``
+    takes the baseline's own dataset items. An item is found by its ``index`` if it has
+    one, else by ``image_filename``, and served from the store only if it *is* the stored
+    sample: the same size and the very word polygons the stored targets were made of
+    (the maps depend on nothing else). Any other item (a training item, augmented, or an
+    image the store does not hold) gets its targets computed with the fast path; how
+    many is logged at debug level once per epoch and counted in ``computed``.
+
+    ``shrink_ratio``, ``thresh_min`` and ``thresh_max`` are ``DBCollateFN``'s; given, they
+    must be the store's. The store is checked once, here, against ``dataset`` (a
+    :class:`UFODataset`) or else the sources it records: file names and order, parameters,
+    geometry, every image's content hash, every entry done. ``check=False`` skips that (a store whose sources are
+    elsewhere). While it lives, a shared lock keeps precompute jobs from rewriting the store.
     """
 
     def __init__(
         self,
-        dataset: UFODataset,
         store: TargetStore | str | Path,
-        config: TargetConfig | None = None,
+        dataset: UFODataset | None = None,
+        *,
+        shrink_ratio: float | None = None,
+        thresh_min: float | None = None,
+        thresh_max: float | None = None,
         inference_mode: bool = False,
+        check: bool = True,
     ) -> None:
         super().__init__(inference_mode)
+        if not isinstance(store, (TargetStore, str, Path)):
+            raise TypeError(f"StoreCollate(store, dataset=None, ...): store is a path or a TargetStore, got {store!r}")
         self.store = store if isinstance(store, TargetStore) else open_store(store)
+        asked = {"shrink_ratio": shrink_ratio, "thresh_min": thresh_min, "thresh_max": thresh_max}
+        config = TargetConfig(**{**self.store.config.to_dict(), **{k: v for k, v in asked.items() if v is not None}})
+        if config != self.store.config:
+            raise StoreError(f"{self.store.path}: made with {self.store.config}, the collate asks for {config}")
+        self.config = config
+        self.check = check
+        self.served = self.computed = 0  # items, in this process
+        self._epoch: Counter = Counter()
+        self._epoch_names: set[str] = set()
         self._lock = StoreLock(self.store.path, shared=True)
         try:
-            check_store(dataset, self.store, config)
+            if check:
+                check_store(dataset or _sources(self.store), self.store)
         except BaseException:
             self._lock.release()
             raise
@@ -107,23 +151,76 @@ class StoreCollate(_Collate):
         return {**self.__dict__, "_lock": None}  # the lock stays with the process that checked the store
 
     def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        if "index" not in item:
-            raise KeyError("StoreCollate needs each item's dataset 'index' (UFODataset items carry it)")
-        self.store.read_maps_into(item["index"], out, checked=True)
+        index = self.stored_index(item)
+        if index is not None:
+            self.store.read_maps_into(index, out, checked=self.check)
+        else:
+            _, height, width = item["image"].shape
+            targets = compute_targets((height, width), item["polygons"], self.config, item.get("ignore"))
+            for name, array in out.items():
+                array[...] = getattr(targets, name)
+        self._count(item["image_filename"], index is not None)
+
+    def stored_index(self, item: dict) -> int | None:
+        """The entry whose targets are this item's, or None when the item is not the stored sample."""
+        _, height, width = item["image"].shape
+        if height != self.store.size or width != self.store.size:
+            return None
+        index = item.get("index")
+        if index is None:
+            index = self.store.find(item["image_filename"])
+            if index is None:
+                return None
+        words, _ = self.store.words(index)
+        polygons = item["polygons"]
+        if len(polygons) != len(words):
+            return None
+        same = all(np.array_equal(np.asarray(p).reshape(-1, 2), w) for p, w in zip(polygons, words, strict=True))
+        return index if same else None
+
+    def _count(self, name: str, served: bool) -> None:
+        if name in self._epoch_names:  # an image seen again: a new epoch has begun
+            self._report()
+        self._epoch_names.add(name)
+        self._epoch[served] += 1
+        self.served += served
+        self.computed += not served
+
+    def _report(self) -> None:
+        if self._epoch[False]:
+            logger.debug(
+                "StoreCollate(%s): last epoch %d items read from the store, %d computed on the fly "
+                "(not the stored sample: augmented, or not in the store)",
+                self.store.path,
+                self._epoch[True],
+                self._epoch[False],
+            )
+        self._epoch.clear()
+        self._epoch_names.clear()
 
     def close(self) -> None:
         if self._lock is not None:
             self._lock.release()
 
 
-def check_store(dataset: UFODataset, store: TargetStore, config: TargetConfig | None = None) -> None:
+def _sources(store: TargetStore) -> UFODataset:
+    """The dataset the store was made from, as it records it."""
+    sources = store.attrs["sources"]
+    images, annotations = Path(sources["images"]), Path(sources["annotations"])
+    if not images.is_dir() or not annotations.is_file():
+        raise StoreError(
+            f"{store.path}: the sources it was made from are not here ({images}, {annotations}); "
+            "pass the dataset to check it against (dataset=UFODataset(...)), or check=False"
+        )
+    return UFODataset(images, annotations, size=store.size, pad=store.pad)
+
+
+def check_store(dataset: UFODataset, store: TargetStore) -> None:
     """Raise StoreError, saying what differs and how to fix it, unless ``store`` serves ``dataset``."""
     fix = (
         f"bring it up to date with: ocr-targets precompute --images {dataset.images} "
         f"--annotations {dataset.annotations_path} --out {store.path}"
     )
-    if config is not None and config != store.config:
-        raise StoreError(f"{store.path}: made with {store.config}, the collate asks for {config}; {fix} --overwrite")
     if store.pad != dataset.pad:
         raise StoreError(
             f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "

@@ -12,6 +12,8 @@ from ._torch import torch
 from .config import TargetConfig
 from .hashing import content_hash, settings_digest
 from .images import load_sample, read_image_bytes
+from .reader import TargetStore, open_store
+from .store import StoreError
 from .ufo import ImageAnnotation, parse_entry, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.
@@ -53,15 +55,17 @@ class UFODataset(torch.utils.data.Dataset):
         sample = load_sample(self.images, self.annotations[index], self.size, self.pad)
         pixels = self.normalize(sample.letterbox.image(sample.image))
         height, width = sample.image.shape[:2]
-        return {
-            "image": torch.from_numpy(pixels.transpose(2, 0, 1)),
-            "image_filename": sample.annotation.name,
-            "shape": (width, height),  # as PIL's size in the baseline
-            "inverse_matrix": sample.letterbox.inverse_matrix,
-            "polygons": [polygon.reshape(1, -1, 2) for polygon in sample.polygons],
-            "ignore": sample.ignore,
-            "index": index,
-        }
+        return _item(
+            self.images,
+            index,
+            sample.annotation.name,
+            pixels,
+            (height, width),
+            sample.orientation,
+            sample.letterbox.inverse_matrix,
+            sample.polygons,
+            sample.ignore,
+        )
 
     def content_hashes(self, config: TargetConfig) -> list[str]:
         """Each image's content hash, as the precompute job computes it (reads every image file)."""
@@ -69,18 +73,77 @@ class UFODataset(torch.utils.data.Dataset):
         return [content_hash(read_image_bytes(self.images / a.name), a, settings) for a in self.annotations]
 
 
+class StoreDataset(torch.utils.data.Dataset):
+    """The items of :class:`UFODataset`, served from a store made ``--with-images``:
+    no image file is read and nothing is decoded or resized (the stored image is the
+    validation transform's output; only ``Normalize`` is applied here)."""
+
+    def __init__(
+        self, store: TargetStore | str | Path, mean: Sequence[float] = MEAN, std: Sequence[float] = STD
+    ) -> None:
+        self.store = store if isinstance(store, TargetStore) else open_store(store)
+        if not self.store.has_images:
+            raise StoreError(
+                f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
+            )
+        self.images = Path(self.store.attrs["sources"]["images"])
+        self.normalize = Normalize(mean, std)
+        self.filenames = self.store.filenames
+        self.size, self.pad = self.store.size, self.store.pad
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, index: int) -> dict:
+        height, width, orientation, _, _ = self.store.info(index)
+        words, ignore = self.store.words(index)
+        return _item(
+            self.images,
+            index % len(self),
+            self.filenames[index],
+            self.normalize(self.store.image(index)),
+            (height, width),
+            orientation,
+            self.store.matrices(index)[1],
+            words,
+            ignore,
+        )
+
+
+def _item(folder, index, name, pixels, size, orientation, inverse_matrix, polygons, ignore) -> dict:
+    """A dataset item with the baseline's keys (and ``ignore``, ``index``)."""
+    height, width = size
+    return {
+        "image": torch.from_numpy(pixels.transpose(2, 0, 1)),
+        "image_filename": name,
+        "image_path": str(folder / name),
+        "shape": (width, height),  # the upright image's size, as PIL gives it
+        "raw_size": (height, width) if orientation in (5, 6, 7, 8) else (width, height),  # as stored
+        "orientation": orientation,
+        "inverse_matrix": inverse_matrix,
+        "polygons": [polygon.reshape(1, -1, 2) for polygon in polygons],
+        "ignore": ignore,
+        "index": index,
+    }
+
+
 class Normalize:
-    """``(pixel - 255 * mean) / (255 * std)`` in float32, with the very operations of
-    albumentations' ``Normalize`` (OpenCV's subtract and multiply), so the bits agree."""
+    """``(pixel - 255 * mean) / (255 * std)`` in float32, bit for bit as albumentations'
+    ``Normalize`` computes it (OpenCV's subtract, then multiply by the float32 reciprocal).
+
+    A uint8 channel has 256 values, so the operations run once on a 256-entry table and
+    ``cv2.LUT`` applies it: the same bits, in one pass over the image.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = np.array(mean, dtype=np.float32) * np.float32(255)
-        self.scale = np.reciprocal(np.array(std, dtype=np.float32) * np.float32(255))
-        if self.mean.shape != (3,) or self.scale.shape != (3,):
+        mean = np.array(mean, dtype=np.float32) * np.float32(255)
+        scale = np.reciprocal(np.array(std, dtype=np.float32) * np.float32(255))
+        if mean.shape != (3,) or scale.shape != (3,):
             raise ValueError(f"mean and std need 3 values (RGB), got {list(mean)} and {list(std)}")
+        table = np.repeat(np.arange(256, dtype=np.float32)[None, :, None], 3, axis=2)
+        cv2.subtract(table, (*mean.astype(np.float64), 0.0), table)
+        cv2.multiply(table, (*scale.astype(np.float64), 1.0), table)
+        self.table = table  # (1, 256, 3) float32
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        pixels = image.astype(np.float32)
-        cv2.subtract(pixels, (*self.mean.astype(np.float64), 0.0), pixels)
-        cv2.multiply(pixels, (*self.scale.astype(np.float64), 1.0), pixels)
-        return pixels
+        return cv2.LUT(image, self.table)

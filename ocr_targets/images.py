@@ -77,6 +77,8 @@ class Sample:
     annotation: ImageAnnotation
     data: bytes  # the file's bytes, as hashed
     image: np.ndarray  # RGB uint8, upright, original size
+    orientation: int  # EXIF orientation of the file
+    stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
     letterbox: Letterbox
     polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates: the words that survive the resize
     ignore: list[bool]  # their ignore flags
@@ -103,6 +105,8 @@ def load_sample(images: Path, annotation: ImageAnnotation, size: int, pad: str =
         annotation,
         data,
         decoded.pixels,
+        decoded.orientation,
+        decoded.stored_size,
         letterbox,
         [words[index] for index in kept],
         [annotation.ignore[index] for index in kept],

@@ -39,7 +39,11 @@ class Entry:
     shrunk_polygons: list[np.ndarray]
     matrix: np.ndarray
     inverse_matrix: np.ndarray
-    original_size: tuple[int, int]
+    original_size: tuple[int, int]  # (height, width), upright
+    orientation: int  # the image's EXIF orientation
+    words: list[np.ndarray]  # (N, 2) float32: the word polygons the targets were made of
+    ignore: list[bool]  # their ignore flags
+    image: np.ndarray | None  # (S, S, 3) uint8 after the validation transform, if the store holds images
 
 
 class TargetStore:
@@ -67,6 +71,7 @@ class TargetStore:
         self.config = TargetConfig(**self.attrs["settings"]["config"])
         self.size: int = self.attrs["settings"]["size"]
         self.pad: str = self.attrs["settings"].get("pad", LEGACY_PAD)
+        self.has_images: bool = self.attrs["settings"].get("with_images", False)
         self._index = {name: index for index, name in enumerate(self.filenames)}
         self._readers: dict[str, ChunkReader] = {}
 
@@ -75,6 +80,10 @@ class TargetStore:
 
     def __repr__(self) -> str:
         return f"TargetStore({str(self.path)!r}, {len(self)} images, size {self.size}, pad {self.pad})"
+
+    def find(self, name: str) -> int | None:
+        """The index of image ``name``, or None."""
+        return self._index.get(name)
 
     def index_of(self, name: str) -> int:
         try:
@@ -96,12 +105,42 @@ class TargetStore:
         """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
         index = self._position(index)
         expected = [self._reader(name).path(index) for name in _ALWAYS_WRITTEN]
-        count = int(self._reader("image_info").read(index)[2])
-        if count:
-            points = int(self._reader("shrunk_offsets").read_prefix(index, count + 1)[-1])
-            expected += self._reader("shrunk_offsets").paths(index, count + 1)
-            expected += self._reader("shrunk_coords").paths(index, points)
+        *_, shrunk, words = self.info(index)
+        for prefix, count in (("shrunk", shrunk), ("word", words)):
+            if count:
+                points = int(self._reader(f"{prefix}_offsets").read_prefix(index, count + 1)[-1])
+                expected += self._reader(f"{prefix}_offsets").paths(index, count + 1)
+                expected += self._reader(f"{prefix}_coords").paths(index, points)
         return [path for path in expected if not path.exists()]
+
+    def info(self, index: int) -> tuple[int, int, int, int, int]:
+        """(height, width, EXIF orientation, shrunk polygons, words) of entry ``index``: the
+        image's upright size and how many polygons of each kind it holds."""
+        return tuple(int(value) for value in self._reader("image_info").read(self._position(index)))
+
+    def matrices(self, index: int) -> np.ndarray:
+        """(2, 3, 3) float64: the forward matrix (original -> target) and the baseline's inverse."""
+        return self._reader("matrices").read(self._position(index))
+
+    def _ragged(self, index: int, prefix: str, count: int) -> list[np.ndarray]:
+        offsets = self._reader(f"{prefix}_offsets").read_prefix(index, count + 1)
+        coords = self._reader(f"{prefix}_coords").read_prefix(index, int(offsets[-1]))
+        return [coords[offsets[k] : offsets[k + 1]] for k in range(count)]
+
+    def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
+        """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
+        index = self._position(index)
+        count = self.info(index)[4]
+        ignore = self._reader("word_ignore").read_prefix(index, count)
+        return self._ragged(index, "word", count), [bool(flag) for flag in ignore]
+
+    def image(self, index: int) -> np.ndarray:
+        """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""
+        if not self.has_images:
+            raise StoreError(
+                f"{self.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
+            )
+        return self._reader("images").read(self._position(index))
 
     def is_done(self, index: int) -> bool:
         return bool(self._reader("done").read(self._position(index)))
@@ -151,18 +190,21 @@ class TargetStore:
     def __getitem__(self, index: int) -> Entry:
         maps = self.read_maps(index)
         index = self._position(index)
-        height, width, count = (int(v) for v in self._reader("image_info").read(index))
-        offsets = self._reader("shrunk_offsets").read_prefix(index, count + 1)
-        coords = self._reader("shrunk_coords").read_prefix(index, int(offsets[-1]))
-        matrices = self._reader("matrices").read(index)
+        height, width, orientation, shrunk, _ = self.info(index)
+        matrices = self.matrices(index)
+        words, ignore = self.words(index)
         return Entry(
             index=index,
             filename=self.filenames[index],
             content_hash=self.content_hash(index),
-            shrunk_polygons=[coords[offsets[k] : offsets[k + 1]] for k in range(count)],
+            shrunk_polygons=self._ragged(index, "shrunk", shrunk),
             matrix=matrices[0],
             inverse_matrix=matrices[1],
             original_size=(height, width),
+            orientation=orientation,
+            words=words,
+            ignore=ignore,
+            image=self.image(index) if self.has_images else None,
             **maps,
         )
 

@@ -7,10 +7,15 @@ fails to decode instead of decoding to garbage). N images, S the target side:
     binary_maps      (N, 3, S, S) uint8   prob_map, prob_mask, thresh_mask (0/1, lossless)
     thresh_map       (N, S, S)    float32 | float16 | uint8 (see THRESH_DTYPES)
     matrices         (N, 2, 3, 3) float64 forward (original -> target) and inverse matrix
-    image_info       (N, 3)       int32   original height, original width, shrunk polygon count
+    image_info       (N, 5)       int32   original height, width, EXIF orientation, shrunk polygons, words
     content_hash     (N, 32)      uint8   SHA-256 of image bytes, words, parameters, algorithm
     shrunk_offsets   (N, P)       int32   polygon k is shrunk_coords[i, offsets[k]:offsets[k + 1]]
     shrunk_coords    (N, K, 2)    int32   the shrunk polygons' points, flat (ragged per image)
+    word_offsets     (N, P)       int32   the words as the dataset hands them to the collate
+    word_coords      (N, K, 2)    float32   (target coordinates, after the word filters), flat
+    word_ignore      (N, P)       uint8   1 for a word ignored in the DB masks
+    images           (N, S, S, 3) uint8   only with --with-images: the image as the validation
+                                          transform leaves it, before Normalize
     done             (N,)         uint8   1 once every other array of the entry is written
 
 ``done`` is written last, by the one process that owns the layout, so a crash never
@@ -38,31 +43,39 @@ from .config import ALGORITHM_VERSION, TargetConfig
 from .geometry import Letterbox
 from .maps import Targets
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
 LEGACY_PAD = "top-left"  # the geometry of stores made before the pad was recorded
-# Shrunk polygons per image at most 65 * 1024 - 1, points 512 * 8192: room that costs nothing,
+# Polygons (shrunk, or words) per image at most 65 * 1024 - 1, points 512 * 8192: room that costs nothing,
 # since chunks that are never written take no space.
 _OFFSET_CHUNK, _COORD_CHUNK = 1024, 8192
-MAX_SHRUNK_POLYGONS = _OFFSET_CHUNK * 65 - 1
-MAX_SHRUNK_POINTS = _COORD_CHUNK * 512
+MAX_POLYGONS = _OFFSET_CHUNK * 65 - 1
+MAX_POINTS = _COORD_CHUNK * 512
 _ZSTD_LEVEL = 3
 
 
-def _layout(size: int, thresh_dtype: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], str]]:
+def _layout(size: int, thresh_dtype: str, with_images: bool) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], str]]:
     """name -> (shape after N, chunk shape after 1, dtype)."""
-    return {
+    offsets = ((_OFFSET_CHUNK * 65,), (_OFFSET_CHUNK,))
+    coords = ((_COORD_CHUNK * 512, 2), (_COORD_CHUNK, 2))
+    layout = {
         "binary_maps": ((3, size, size), (3, size, size), "uint8"),
         "thresh_map": ((size, size), (size, size), thresh_dtype),
         "matrices": ((2, 3, 3), (2, 3, 3), "float64"),
-        "image_info": ((3,), (3,), "int32"),
+        "image_info": ((5,), (5,), "int32"),
         "content_hash": ((32,), (32,), "uint8"),
-        "shrunk_offsets": ((_OFFSET_CHUNK * 65,), (_OFFSET_CHUNK,), "int32"),
-        "shrunk_coords": ((_COORD_CHUNK * 512, 2), (_COORD_CHUNK, 2), "int32"),
+        "shrunk_offsets": (*offsets, "int32"),
+        "shrunk_coords": (*coords, "int32"),
+        "word_offsets": (*offsets, "int32"),
+        "word_coords": (*coords, "float32"),
+        "word_ignore": (*offsets, "uint8"),
         "done": ((), (), "uint8"),
     }
+    if with_images:
+        layout["images"] = ((size, size, 3), (size, size, 3), "uint8")
+    return layout
 
 
 def thresh_tolerance(dtype: str, config: TargetConfig) -> float:
@@ -125,7 +138,11 @@ class Record:
 
     content_hash: str
     letterbox: Letterbox
+    orientation: int
     targets: Targets
+    words: list[np.ndarray]  # (N, 2) float32, target coordinates
+    ignore: list[bool]
+    image: np.ndarray | None  # (S, S, 3) uint8 with --with-images
 
 
 def _files(root: Path, suffix: str = "") -> list[Path]:
@@ -162,6 +179,7 @@ class StoreWriter:
         size: int,
         pad: str,
         thresh_dtype: str,
+        with_images: bool,
         sources: dict[str, str],
         overwrite: bool,
         version: str,
@@ -174,6 +192,7 @@ class StoreWriter:
             "pad": pad,
             "algorithm_version": ALGORITHM_VERSION,
             "thresh_dtype": thresh_dtype,
+            "with_images": with_images,
         }
         if path.exists() and not (path / "zarr.json").exists() and any(path.iterdir()):
             raise StoreError(f"{path}: exists, is not empty and is not a zarr store; choose another --out")
@@ -188,7 +207,7 @@ class StoreWriter:
                 group = zarr.open_group(path, mode="w", zarr_format=3)
                 stored = None
             writer = cls(path, group, lock)
-            writer._lay_out(len(filenames), size, thresh_dtype)
+            writer._lay_out(len(filenames), size, thresh_dtype, with_images)
             for partial in _files(path, ".partial"):  # zarr writes chunk.partial, then renames it
                 partial.unlink(missing_ok=True)
             previous = stored["filenames"] if stored else []
@@ -217,9 +236,9 @@ class StoreWriter:
             raise
         return writer
 
-    def _lay_out(self, count: int, size: int, thresh_dtype: str) -> None:
+    def _lay_out(self, count: int, size: int, thresh_dtype: str, with_images: bool) -> None:
         """Create the arrays, or check and resize them to ``count`` images."""
-        layout = _layout(size, thresh_dtype)
+        layout = _layout(size, thresh_dtype, with_images)
         unknown = sorted(set(self.group.array_keys()) - set(layout))
         if unknown:
             raise StoreError(
@@ -279,7 +298,7 @@ def _check_compatible(path: Path, stored: dict, settings: dict) -> None:
             "rerun with --overwrite to rebuild it"
         )
     # A new algorithm version is no conflict: it is in every content hash, so the entries recompute.
-    previous = {"pad": LEGACY_PAD, **stored["settings"]}
+    previous = {"pad": LEGACY_PAD, "with_images": False, **stored["settings"]}
     different = {
         k: (previous.get(k), v) for k, v in settings.items() if k != "algorithm_version" and previous.get(k) != v
     }
@@ -302,26 +321,42 @@ def _whole_chunks(index: int, values: np.ndarray, chunk: int) -> tuple[tuple[int
 def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtype: str, config: TargetConfig) -> None:
     """Write every array of one entry but ``done`` (a worker's part)."""
     targets = record.targets
-    polygons = targets.shrunk_polygons
-    offsets = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int32)
-    if len(polygons) > MAX_SHRUNK_POLYGONS or offsets[-1] > MAX_SHRUNK_POINTS:
-        raise ValueError(f"{len(polygons)} shrunk polygons of {offsets[-1]} points exceed the store's capacity")
     values = {
         "binary_maps": (index, np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask])),
         "thresh_map": (index, encode_thresh(targets.thresh_map, thresh_dtype, config)),
         "matrices": (index, np.stack([record.letterbox.matrix, record.letterbox.inverse_matrix])),
-        "image_info": (index, np.array([*record.letterbox.original_size, len(polygons)], dtype=np.int32)),
+        "image_info": (
+            index,
+            np.array(
+                [*record.letterbox.original_size, record.orientation, len(targets.shrunk_polygons), len(record.words)],
+                dtype=np.int32,
+            ),
+        ),
         "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
-        "shrunk_offsets": _whole_chunks(index, offsets, _OFFSET_CHUNK),
+        **_ragged(index, "shrunk", targets.shrunk_polygons, np.int32),
+        **_ragged(index, "word", record.words, np.float32),
+        "word_ignore": _whole_chunks(index, np.array(record.ignore, dtype=np.uint8), _OFFSET_CHUNK),
     }
-    if polygons:
-        values["shrunk_coords"] = _whole_chunks(index, np.concatenate(polygons), _COORD_CHUNK)
+    if record.image is not None:
+        values["images"] = (index, record.image)
     key = (os.getpid(), str(path), run_id)
     if key not in _OPEN_ARRAYS:  # opening reads every array's metadata: once per worker and run
         _OPEN_ARRAYS.clear()
         _OPEN_ARRAYS[key] = dict(zarr.open_group(path, mode="r+", zarr_format=3).arrays())
     for name, (where, value) in values.items():
         _OPEN_ARRAYS[key][name][where] = value
+
+
+def _ragged(index: int, prefix: str, polygons: list[np.ndarray], dtype: type) -> dict:
+    """``{prefix}_offsets`` and ``{prefix}_coords`` of one entry's polygons, as whole chunks."""
+    offsets = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int32)
+    if len(polygons) > MAX_POLYGONS or offsets[-1] > MAX_POINTS:
+        raise ValueError(f"{len(polygons)} {prefix} polygons of {offsets[-1]} points exceed the store's capacity")
+    values = {f"{prefix}_offsets": _whole_chunks(index, offsets, _OFFSET_CHUNK)}
+    if polygons:
+        points = np.concatenate([np.asarray(p).reshape(-1, 2) for p in polygons]).astype(dtype)
+        values[f"{prefix}_coords"] = _whole_chunks(index, points, _COORD_CHUNK)
+    return values
 
 
 class ChunkReader:

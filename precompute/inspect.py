@@ -30,6 +30,7 @@ def info(path: Path) -> list[str]:
         f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "
         f"{attrs['geometry']['pad']}",
         f"thresh_map   stored as {settings['thresh_dtype']} (max error {attrs['thresh_tolerance']:.1e})",
+        "images       " + (_image_cost(path, done) if store.has_images else "not stored (precompute --with-images)"),
         f"made         {attrs['created']}, updated {attrs['updated']}, by ocr-targets {attrs['library_version']} "
         f"(algorithm {settings['algorithm_version']}, store schema {attrs['schema_version']})",
         f"sources      images {attrs['sources']['images']}",
@@ -41,16 +42,26 @@ def info(path: Path) -> list[str]:
     return lines
 
 
+def _image_cost(path: Path, done: int) -> str:
+    size = disk_usage(path / "images")
+    return f"stored images, {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)"
+
+
 def show(path: Path, name: str, out: Path, images: Path | None = None) -> None:
-    """Write a PNG: the image with its polygons (green) and shrunk polygons (red), the probability
-    map and the threshold map, side by side, at the target geometry."""
+    """Write a PNG: the image with its words (green) and shrunk polygons (red), the probability
+    map and the threshold map, side by side, at the target geometry. The image is the store's
+    own if it holds images, else the source file, decoded and transformed."""
     store = open_store(path)
     entry = store[store.index_of(name)]
-    images = images or Path(store.attrs["sources"]["images"])
-    annotations = read_ufo(Path(store.attrs["sources"]["annotations"]))
-    sample = load_sample(images, parse_entry(name, annotations[name]), store.size, store.pad)
-    picture = cv2.cvtColor(sample.letterbox.image(sample.image), cv2.COLOR_RGB2BGR)
-    cv2.polylines(picture, [p.astype(np.int32) for p in sample.polygons], True, (0, 200, 0), 1)
+    if entry.image is not None:
+        image = entry.image
+    else:
+        images = images or Path(store.attrs["sources"]["images"])
+        annotation = parse_entry(name, read_ufo(Path(store.attrs["sources"]["annotations"]))[name])
+        sample = load_sample(images, annotation, store.size, store.pad)
+        image = sample.letterbox.image(sample.image)
+    picture = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    cv2.polylines(picture, [p.astype(np.int32) for p in entry.words], True, (0, 200, 0), 1)
     cv2.polylines(picture, entry.shrunk_polygons, True, (0, 0, 255), 1)
     prob = cv2.cvtColor((entry.prob_map * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     low, high = store.config.thresh_min, store.config.thresh_max

@@ -57,6 +57,7 @@ class Job:
     size: int = 640
     pad: str = "center"
     thresh_dtype: str = "float32"
+    with_images: bool = False
     jobs: int = -1
     overwrite: bool = False
     progress: bool = True
@@ -84,6 +85,7 @@ def run(job: Job) -> Summary:
         size=job.size,
         pad=job.pad,
         thresh_dtype=job.thresh_dtype,
+        with_images=job.with_images,
         sources={"images": str(job.images.resolve()), "annotations": str(job.annotations.resolve())},
         overwrite=job.overwrite,
         version=__version__,
@@ -140,7 +142,15 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
         return Failure(index, name, "image", str(error))
     try:
         targets = sample.targets(job.config)
-        record = Record(content_hash(sample.data, annotation, settings), sample.letterbox, targets)
+        record = Record(
+            content_hash(sample.data, annotation, settings),
+            sample.letterbox,
+            sample.orientation,
+            targets,
+            sample.polygons,
+            sample.ignore,
+            sample.letterbox.image(sample.image) if job.with_images else None,
+        )
         write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
     except Exception as error:  # a bug or a disk problem: report it with the image, keep going
         return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")

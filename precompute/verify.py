@@ -138,6 +138,13 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         check.problems.append("differs: original size or matrix")
     if not np.array_equal(entry.inverse_matrix, letterbox.inverse_matrix):
         check.problems.append("differs: inverse matrix")
-    shrunk = expected.shrunk_polygons
-    if len(entry.shrunk_polygons) != len(shrunk) or not all(map(np.array_equal, entry.shrunk_polygons, shrunk)):
+    if not _same_polygons(entry.shrunk_polygons, expected.shrunk_polygons):
         check.problems.append("differs: shrunk polygons")
+    if not _same_polygons(entry.words, sample.polygons) or entry.ignore != sample.ignore:
+        check.problems.append("differs: words")
+    if entry.image is not None and not np.array_equal(entry.image, letterbox.image(sample.image)):
+        check.problems.append("differs: image")
+
+
+def _same_polygons(stored: list[np.ndarray], expected: list[np.ndarray]) -> bool:
+    return len(stored) == len(expected) and all(map(np.array_equal, stored, expected))

@@ -26,3 +26,14 @@ def made_store(dataset, tmp_path) -> tuple[Path, Path, Path]:
     out = tmp_path / "targets.zarr"
     job.run(job.Job(images, annotations, out, jobs=1, progress=False))
     return images, annotations, out
+
+
+@pytest.fixture
+def store_with_images(dataset, tmp_path) -> tuple[Path, Path, Path]:
+    """The bundled sample precomputed --with-images: (images directory, annotation file, store)."""
+    from precompute import job
+
+    images, annotations = dataset
+    out = tmp_path / "with-images.zarr"
+    job.run(job.Job(images, annotations, out, with_images=True, jobs=2, progress=False))
+    return images, annotations, out

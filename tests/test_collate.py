@@ -1,4 +1,5 @@
 import json
+import logging
 
 import cv2
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ocr_targets import ALGORITHM_VERSION, TargetConfig, compute_targets, open_store
+from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.store import StoreError
@@ -32,7 +33,7 @@ def assert_same_batch(stored, on_the_fly):
 def test_dataloader_batches_equal_the_on_the_fly_collate(made_store, context):
     images, annotations, out = made_store
     data = UFODataset(images, annotations)
-    collate = StoreCollate(data, open_store(out))  # opened in the parent, read in the workers
+    collate = StoreCollate(open_store(out), data)  # opened in the parent, read in the workers
     stored = torch.utils.data.DataLoader(
         data, batch_size=5, num_workers=2, collate_fn=collate, multiprocessing_context=context,
         persistent_workers=True,
@@ -52,8 +53,16 @@ def test_dataloader_batches_equal_the_on_the_fly_collate(made_store, context):
 def test_inference_mode_skips_the_maps(made_store):
     images, annotations, out = made_store
     data = UFODataset(images, annotations)
-    collated = StoreCollate(data, out, inference_mode=True)([data[0], data[1]])
-    assert list(collated) == ["images", "image_filename", "inverse_matrix"]
+    collated = StoreCollate(out, data, inference_mode=True)([data[0], data[1]])
+    assert list(collated) == [
+        "images",
+        "image_filename",
+        "image_path",
+        "inverse_matrix",
+        "raw_size",
+        "orientation",
+        "canonical_size",
+    ]
 
 
 @pytest.mark.parametrize("pad, top", [("center", 80), ("top-left", 0)])
@@ -82,7 +91,7 @@ def test_stale_image_is_caught_once_with_the_fix(made_store):
     with pytest.raises(
         StoreError, match=r"1 of 12 entries are missing or stale .*icdar2015_img_4.jpg.*ocr-targets precompute --images"
     ):
-        StoreCollate(UFODataset(images, annotations), out)
+        StoreCollate(out, UFODataset(images, annotations))
 
 
 def test_changed_words_or_order_or_parameters_are_caught(made_store):
@@ -92,25 +101,25 @@ def test_changed_words_or_order_or_parameters_are_caught(made_store):
     word["points"][0] = [word["points"][0][0] + 5, word["points"][0][1]]
     annotations.write_text(json.dumps(document))
     with pytest.raises(StoreError, match="stale .*wildreceipt_2.jpeg"):
-        StoreCollate(UFODataset(images, annotations), out)
+        StoreCollate(out, UFODataset(images, annotations))
 
     document["images"] = dict(reversed(list(document["images"].items())))
     annotations.write_text(json.dumps(document))
     with pytest.raises(StoreError, match="the same images in another order"):
-        StoreCollate(UFODataset(images, annotations), out)
+        StoreCollate(out, UFODataset(images, annotations))
 
     del document["images"]["wildreceipt_1.jpeg"]
     annotations.write_text(json.dumps(document))
     with pytest.raises(StoreError, match=r"0 images not in the store .*1 not in the dataset .*wildreceipt_1.jpeg"):
-        StoreCollate(UFODataset(images, annotations), out)
+        StoreCollate(out, UFODataset(images, annotations))
 
     annotations.write_text(json.dumps(json.loads((out.parent / "annotations.json").read_text())))
     with pytest.raises(StoreError, match="the collate asks for"):
-        StoreCollate(UFODataset(images, out.parent / "annotations.json"), out, config=TargetConfig(shrink_ratio=0.5))
+        StoreCollate(out, UFODataset(images, out.parent / "annotations.json"), shrink_ratio=0.5)
     with pytest.raises(StoreError, match="made at size 640, the dataset uses 512"):
-        StoreCollate(UFODataset(images, out.parent / "annotations.json", size=512), out)
+        StoreCollate(out, UFODataset(images, out.parent / "annotations.json", size=512))
     with pytest.raises(StoreError, match="made with --pad center, the dataset pads top-left; .* --pad top-left"):
-        StoreCollate(UFODataset(images, out.parent / "annotations.json", pad="top-left"), out)
+        StoreCollate(out, UFODataset(images, out.parent / "annotations.json", pad="top-left"))
 
 
 def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, tmp_path, monkeypatch):
@@ -121,11 +130,11 @@ def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, t
         old.setattr("ocr_targets.store.ALGORITHM_VERSION", "1")
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     with pytest.raises(StoreError, match="12 of 12 entries are missing or stale.*ocr-targets precompute --images"):
-        StoreCollate(UFODataset(images, annotations), out)
+        StoreCollate(out, UFODataset(images, annotations))
     summary = batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     assert (summary.computed, summary.reused) == (12, 0)
     assert open_store(out).attrs["settings"]["algorithm_version"] == ALGORITHM_VERSION
-    StoreCollate(UFODataset(images, annotations), out).close()
+    StoreCollate(out, UFODataset(images, annotations)).close()
 
 
 def test_mean_and_std_are_the_datasets_own(made_store):
@@ -136,22 +145,75 @@ def test_mean_and_std_are_the_datasets_own(made_store):
         UFODataset(images, annotations, mean=(0.5,), std=(0.5,))
 
 
-def test_missing_index_is_a_clear_error(made_store):
+def test_an_index_out_of_range_is_a_clear_error(made_store):
     images, annotations, out = made_store
     data = UFODataset(images, annotations)
-    collate = StoreCollate(data, out)
-    item = dict(data[0])
-    item["index"] = 99
+    item = dict(data[0], index=99)
     with pytest.raises(IndexError, match="index 99 is out of range for the store"):
-        collate([item])
-    del item["index"]
-    with pytest.raises(KeyError, match="needs each item's dataset 'index'"):
-        collate([item])
+        StoreCollate(out, data)([item])
+
+
+def baseline_items(data: UFODataset, indices) -> list[dict]:
+    """Items as the baseline's own dataset makes them: no ``index``, no ``ignore``."""
+    return [{k: v for k, v in data[i].items() if k not in ("index", "ignore")} for i in indices]
+
+
+def test_a_drop_in_serves_the_baselines_items_by_name(made_store):
+    images, annotations, out = made_store
+    # As the baseline's config names it, DBCollateFN's parameters and all: checked against the recorded sources.
+    collate = StoreCollate(store=str(out), shrink_ratio=0.4, thresh_min=0.3, thresh_max=0.7)
+    data = UFODataset(images, annotations)
+    items = baseline_items(data, [11, 3, 10])
+    batch = collate(items)
+    assert (collate.served, collate.computed) == (3, 0)
+    on_the_fly = OnTheFlyCollate(compute=compute_targets)(items)
+    for key in ("prob_maps", "thresh_maps"):
+        torch.testing.assert_close(batch[key], on_the_fly[key], rtol=0, atol=0)
+    assert batch["image_path"] == [str(images / name) for name in batch["image_filename"]]
+    assert batch["canonical_size"][2] == (1600, 1200) and batch["orientation"] == [1, 1, 1]
+    collate.close()
+
+
+def test_items_that_are_not_the_stored_sample_are_computed_and_reported(made_store, caplog):
+    images, annotations, out = made_store
+    collate = StoreCollate(out)
+    data = UFODataset(images, annotations)
+    stored, flipped, small = baseline_items(data, [10, 11, 4])
+    flipped["image"] = flipped["image"].flip(-1)  # a training item: flipped left to right, words with it
+    flipped["polygons"] = [np.stack([639 - p[..., 0], p[..., 1]], axis=-1) for p in flipped["polygons"]]
+    small["image"] = small["image"][:, :512, :512]  # another size
+    small["polygons"] = [p * 0.8 for p in small["polygons"]]
+    caplog.set_level(logging.DEBUG, logger="ocr_targets.collate")
+    batch = collate([stored, flipped])
+    assert (collate.served, collate.computed) == (1, 1)
+    expected = OnTheFlyCollate(compute=compute_targets)([stored, flipped])
+    torch.testing.assert_close(batch["thresh_maps"], expected["thresh_maps"], rtol=0, atol=0)
+    torch.testing.assert_close(batch["prob_maps"], expected["prob_maps"], rtol=0, atol=0)
+    assert not caplog.records
+    collate([small])
+    assert (collate.served, collate.computed) == (1, 2)
+    collate([stored])  # seen before: a new epoch, and one line on the last
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG and "1 items read from the store, 2 computed on the fly" in record.message
+
+
+def test_a_store_whose_sources_are_gone_needs_a_dataset_or_no_check(made_store, tmp_path):
+    images, annotations, out = made_store
+    moved = tmp_path / "moved"
+    images.rename(moved)
+    with pytest.raises(StoreError, match="the sources it was made from are not here .*check=False"):
+        StoreCollate(out)
+    StoreCollate(out, UFODataset(moved, annotations)).close()
+    collate = StoreCollate(out, check=False)
+    assert collate([baseline_items(UFODataset(moved, annotations), [5])[0]])["prob_maps"].shape == (1, 1, 640, 640)
+    assert collate.served == 1
+    with pytest.raises(TypeError, match="store is a path or a TargetStore"):
+        StoreCollate(UFODataset(moved, annotations), out)
 
 
 def test_a_store_in_use_refuses_a_writer(made_store):
     images, annotations, out = made_store
-    collate = StoreCollate(UFODataset(images, annotations), out)
+    collate = StoreCollate(out, UFODataset(images, annotations))
     with pytest.raises(StoreError, match="another job is writing or reading this store"):
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     collate.close()

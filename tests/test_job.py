@@ -14,7 +14,7 @@ import zarr
 from benchmarks.synthetic import write_receipts
 from ocr_targets import TargetConfig, open_store, reference_targets
 from ocr_targets.images import load_sample
-from ocr_targets.store import StoreError, StoreLock
+from ocr_targets.store import SCHEMA_VERSION, StoreError, StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job as batch
 from precompute.cli import main
@@ -33,7 +33,7 @@ def chunk_mtimes(store: Path) -> dict[str, int]:
 def expected_targets(images: Path, annotations: Path, name: str, size: int = 640):
     """The reference targets of one image on the job's data path (the parity tests check that path)."""
     sample = load_sample(images, parse_entry(name, read_ufo(annotations)[name]), size)
-    return sample.letterbox, sample.targets(TargetConfig(), reference_targets)
+    return sample, sample.targets(TargetConfig(), reference_targets)
 
 
 def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
@@ -45,16 +45,21 @@ def test_store_holds_the_reference_targets_of_every_image(dataset, tmp_path):
     assert store.filenames == list(read_ufo(annotations))
     for name in store.filenames:
         entry = store[store.index_of(name)]
-        letterbox, expected = expected_targets(images, annotations, name)
+        sample, expected = expected_targets(images, annotations, name)
         assert entry.filename == name
         assert_same_targets(entry, expected)
-        assert entry.original_size == letterbox.original_size
-        np.testing.assert_array_equal(entry.matrix, letterbox.matrix)
-        np.testing.assert_array_equal(entry.inverse_matrix, letterbox.inverse_matrix)
+        assert entry.original_size == sample.letterbox.original_size and entry.orientation == sample.orientation
+        np.testing.assert_array_equal(entry.matrix, sample.letterbox.matrix)
+        np.testing.assert_array_equal(entry.inverse_matrix, sample.letterbox.inverse_matrix)
+        assert len(entry.words) == len(sample.polygons) and entry.ignore == sample.ignore
+        assert all(
+            w.dtype == np.float32 and np.array_equal(w, p) for w, p in zip(entry.words, sample.polygons, strict=True)
+        )
+        assert entry.image is None
         assert entry.prob_map.dtype == np.float32 and entry.thresh_map.dtype == np.float32
     attrs = store.attrs
     assert attrs["settings"]["config"] == TargetConfig().to_dict() and attrs["geometry"]["size"] == 640
-    assert attrs["schema_version"] == 1 and attrs["library_version"]
+    assert attrs["schema_version"] == SCHEMA_VERSION and attrs["library_version"]
 
 
 def test_rerun_recomputes_nothing(dataset, tmp_path):

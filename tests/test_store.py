@@ -25,11 +25,14 @@ def test_reader_reads_what_zarr_reads(store_path):
         np.testing.assert_array_equal(entry.thresh_map, group["thresh_map"][index])
         np.testing.assert_array_equal(entry.matrix, group["matrices"][index, 0])
         np.testing.assert_array_equal(entry.inverse_matrix, group["matrices"][index, 1])
-        height, width, count = group["image_info"][index]
-        assert entry.original_size == (height, width) and len(entry.shrunk_polygons) == count
-        offsets = group["shrunk_offsets"][index, : count + 1]
-        coords = group["shrunk_coords"][index, : offsets[-1]]
-        np.testing.assert_array_equal(np.concatenate(entry.shrunk_polygons), coords)
+        height, width, orientation, shrunk, words = group["image_info"][index]
+        assert entry.original_size == (height, width) and entry.orientation == orientation
+        for prefix, polygons, count in (("shrunk", entry.shrunk_polygons, shrunk), ("word", entry.words, words)):
+            assert len(polygons) == count
+            offsets = group[f"{prefix}_offsets"][index, : count + 1]
+            coords = group[f"{prefix}_coords"][index, : offsets[-1]]
+            np.testing.assert_array_equal(np.concatenate(polygons), coords)
+        assert entry.ignore == group["word_ignore"][index, :words].astype(bool).tolist()
         assert entry.content_hash == bytes(group["content_hash"][index]).hex()
         assert entry.prob_map.flags.writeable and entry.prob_mask.flags.writeable
 
