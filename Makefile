@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
-.PHONY: install test lint bench precompute verify info example clean
+.PHONY: install test soak lint bench precompute verify info example clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ install:
 
 test:
 	$(BIN)/python -m pytest
+
+soak:
+	$(BIN)/python -m pytest -m slow -s tests/test_soak.py
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -19,10 +19,8 @@ from .store import (
     content_hashes,
     decode_thresh,
     done_flags,
+    missing_chunks,
 )
-
-# Arrays whose chunk of a done entry is never all fill value, so always on disk.
-_ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,10 @@ class TargetStore:
             self.attrs: dict = root["attributes"]["ocr_targets"]
         except FileNotFoundError:
             raise StoreError(f"{self.path}: no target store here; make one with `ocr-targets precompute`") from None
+        except NotADirectoryError:
+            raise StoreError(f"{self.path}: is a file, not a store (a STORE.zarr directory)") from None
+        except OSError as error:
+            raise StoreError(f"{self.path}: cannot read the store ({error.strerror})") from None
         except (KeyError, TypeError, json.JSONDecodeError):
             raise StoreError(f"{self.path}: a zarr store, but not one written by ocr-targets") from None
         if self.attrs.get("schema_version") != SCHEMA_VERSION:
@@ -103,15 +105,7 @@ class TargetStore:
 
     def missing_chunks(self, index: int) -> list[Path]:
         """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
-        index = self._position(index)
-        expected = [self._reader(name).path(index) for name in _ALWAYS_WRITTEN]
-        *_, shrunk, words = self.info(index)
-        for prefix, count in (("shrunk", shrunk), ("word", words)):
-            if count:
-                points = int(self._reader(f"{prefix}_offsets").read_prefix(index, count + 1)[-1])
-                expected += self._reader(f"{prefix}_offsets").paths(index, count + 1)
-                expected += self._reader(f"{prefix}_coords").paths(index, points)
-        return [path for path in expected if not path.exists()]
+        return missing_chunks(self._reader, self._position(index))
 
     def info(self, index: int) -> tuple[int, int, int, int, int]:
         """(height, width, EXIF orientation, shrunk polygons, words) of entry ``index``: the

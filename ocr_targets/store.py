@@ -29,8 +29,9 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ SCHEMA_VERSION = 2
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
+_STAGING = ".moving"  # where arrange() keeps the chunks of moved entries while it works
 LEGACY_PAD = "top-left"  # the geometry of stores made before the pad was recorded
 # Polygons (shrunk, or words) per image at most 65 * 1024 - 1, points 512 * 8192: room that costs nothing,
 # since chunks that are never written take no space.
@@ -164,10 +166,12 @@ class StoreWriter:
     Workers write their entries with :func:`write_entry`; the parent marks them done.
     """
 
-    def __init__(self, path: Path, group: zarr.Group, lock: StoreLock) -> None:
+    def __init__(self, path: Path, group: zarr.Group, lock: StoreLock, attributes: dict) -> None:
         self.path = path
         self.group = group
         self.lock = lock
+        self.attributes = attributes  # the root attributes, written by ``arrange``
+        self._readers: dict[str, ChunkReader] | None = None  # for ``damage``
 
     @classmethod
     def open(
@@ -184,7 +188,7 @@ class StoreWriter:
         overwrite: bool,
         version: str,
     ) -> StoreWriter:
-        """Open ``path`` for writing, locked, laid out for ``filenames`` (in dataset order)."""
+        """Open ``path`` for writing, locked; :meth:`arrange` then lays it out for ``filenames``."""
         path = Path(path)
         settings = {
             "config": config.to_dict(),
@@ -194,9 +198,14 @@ class StoreWriter:
             "thresh_dtype": thresh_dtype,
             "with_images": with_images,
         }
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"{path}: exists and is not a directory; choose another --out")
         if path.exists() and not (path / "zarr.json").exists() and any(path.iterdir()):
             raise StoreError(f"{path}: exists, is not empty and is not a zarr store; choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"{path}: cannot create the store ({error.strerror})") from None
         lock = StoreLock(path)
         try:
             group = zarr.open_group(path, mode="a", zarr_format=3)
@@ -206,14 +215,12 @@ class StoreWriter:
             if stored is None or overwrite:
                 group = zarr.open_group(path, mode="w", zarr_format=3)
                 stored = None
-            writer = cls(path, group, lock)
-            writer._lay_out(len(filenames), size, thresh_dtype, with_images)
             for partial in _files(path, ".partial"):  # zarr writes chunk.partial, then renames it
                 partial.unlink(missing_ok=True)
-            previous = stored["filenames"] if stored else []
-            moved = [i for i, name in enumerate(filenames) if i >= len(previous) or previous[i] != name]
-            writer.invalidate(moved)  # an index that now names another image is recomputed
-            group.attrs["ocr_targets"] = {
+            shutil.rmtree(path / _STAGING, ignore_errors=True)  # moves a killed run left half done
+            writer = cls(path, group, lock, {})
+            writer._lay_out(len(filenames), size, thresh_dtype, with_images)
+            writer.attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
                 "settings": settings,
@@ -237,7 +244,7 @@ class StoreWriter:
         return writer
 
     def _lay_out(self, count: int, size: int, thresh_dtype: str, with_images: bool) -> None:
-        """Create the arrays, or check and resize them to ``count`` images."""
+        """Create the arrays for ``count`` images, or check the existing ones (``arrange`` resizes them)."""
         layout = _layout(size, thresh_dtype, with_images)
         unknown = sorted(set(self.group.array_keys()) - set(layout))
         if unknown:
@@ -253,8 +260,6 @@ class StoreWriter:
                         f"{self.path}: array {name} is laid out otherwise than this schema; "
                         "rerun with --overwrite to rebuild it"
                     )
-                if array.shape[0] != count:
-                    array.resize((count, *array.shape[1:]))
             else:
                 self.group.create_array(
                     name,
@@ -265,20 +270,109 @@ class StoreWriter:
                     compressors=ZstdCodec(level=_ZSTD_LEVEL, checksum=True),
                 )
 
+    def arrange(self, moves: dict[int, int], stale: Sequence[int]) -> None:
+        """Lay the store out for its new file list: every entry in ``moves`` (new index -> old
+        index) takes the old entry's chunks, ``stale`` entries are marked not done, the arrays
+        take the new length, and the root attributes are written.
+
+        Crash-safe: the moved chunks are first hard-linked aside (so resizing or overwriting
+        an old index cannot lose them), a destination is marked not done before it changes,
+        and done again only once every one of its chunks is in place.
+        """
+        count = len(self.attributes["filenames"])
+        staging = self.path / _STAGING
+        every = dict(self.group.arrays())  # listed before staging adds a folder to the store's tree
+        arrays = [name for name in every if name != "done"]
+        for new, old in moves.items():
+            for name in arrays:
+                source = self.path / name / "c" / str(old)
+                if source.exists():
+                    shutil.copytree(source, staging / str(new) / name, copy_function=_link_or_copy)
+        old_count = self.group["done"].shape[0]
+        self.invalidate([index for index in [*moves, *stale] if index < old_count])
+        for array in every.values():
+            if array.shape[0] != count:
+                array.resize((count, *array.shape[1:]))
+        for new in moves:
+            for name in arrays:
+                target = self.path / name / "c" / str(new)
+                shutil.rmtree(target, ignore_errors=True)
+                if (staging / str(new) / name).exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / str(new) / name, target)
+            self.mark_done(new)
+        shutil.rmtree(staging, ignore_errors=True)
+        self.group.attrs["ocr_targets"] = self.attributes
+
     def done_and_hashes(self) -> tuple[np.ndarray, list[str]]:
-        """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow)."""
-        return done_flags(ChunkReader(self.path, "done")), content_hashes(ChunkReader(self.path, "content_hash"))
+        """Every entry's done flag and content hash (read directly: a zarr call per chunk is slow).
+        An entry whose flag or hash chunk is damaged counts as not done: it is recomputed."""
+        done, hashes = ChunkReader(self.path, "done"), ChunkReader(self.path, "content_hash")
+        flags, digests = np.zeros(done.count(), dtype=np.uint8), [""] * done.count()
+        for index in range(done.count()):
+            try:
+                flags[index], digests[index] = done.read(index), bytes(hashes.read(index)).hex()
+            except StoreError:
+                flags[index] = 0
+        return flags, digests
+
+    def damage(self, index: int) -> str | None:
+        """What is wrong with the chunks of entry ``index`` (one missing, or one that fails its
+        checksum), or None: the full check ``precompute --recheck`` makes of the entries it keeps."""
+        if self._readers is None:
+            self._readers = {name: ChunkReader(self.path, name) for name in self.group.array_keys()}
+        try:
+            missing = missing_chunks(self._readers.__getitem__, index)
+        except StoreError as error:
+            return str(error)
+        if missing:
+            return f"{missing[0]}: chunk missing"
+        for reader in self._readers.values():
+            folder = reader.folder / "c" / str(index)
+            for path in [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file()):
+                try:
+                    reader.zstd.decode(path.read_bytes())
+                except (RuntimeError, ValueError, OSError) as error:
+                    return f"{path}: damaged chunk ({error})"
+        return None
 
     def invalidate(self, indices: Sequence[int]) -> None:
-        """Mark entries as not done before they are rewritten (or because they failed)."""
-        if len(indices):
-            self.group["done"].set_coordinate_selection((np.asarray(indices),), 0)
+        """Mark entries as not done before they are rewritten (or because they failed): a flag's
+        chunk that is absent reads as 0, so deleting it is enough, and needs no read of it."""
+        done = ChunkReader(self.path, "done")
+        for index in indices:
+            done.path(index).unlink(missing_ok=True)
 
     def mark_done(self, index: int) -> None:
         self.group["done"][index] = 1
 
     def close(self) -> None:
         self.lock.release()
+
+
+# Arrays whose chunk of a done entry is never all fill value, so always on disk.
+_ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
+
+
+def missing_chunks(reader: Callable[[str], ChunkReader], index: int) -> list[Path]:
+    """Chunk files that done entry ``index`` must have but that are not on disk (zarr would read
+    them as zeros); ``reader(name)`` gives the ChunkReader of array ``name``."""
+    expected = [reader(name).path(index) for name in _ALWAYS_WRITTEN]
+    info = reader("image_info").read(index)
+    for prefix, count in (("shrunk", int(info[3])), ("word", int(info[4]))):
+        if count:
+            points = int(reader(f"{prefix}_offsets").read_prefix(index, count + 1)[-1])
+            expected += reader(f"{prefix}_offsets").paths(index, count + 1)
+            expected += reader(f"{prefix}_coords").paths(index, points)
+    return [path for path in expected if not path.exists()]
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (instant, and immune to the source being replaced later), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def done_flags(done: ChunkReader) -> np.ndarray:

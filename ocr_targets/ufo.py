@@ -35,6 +35,10 @@ def read_ufo(path: str | Path) -> dict[str, dict]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AnnotationError(f"{path}: annotation file not found") from None
+    except IsADirectoryError:
+        raise AnnotationError(f"{path}: is a directory, not an annotation file") from None
+    except OSError as error:
+        raise AnnotationError(f"{path}: cannot read the annotation file ({error.strerror})") from None
     except UnicodeDecodeError as error:
         raise AnnotationError(f"{path}: not UTF-8 text ({error})") from None
     except json.JSONDecodeError as error:
@@ -67,21 +71,29 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
 def _round_points(name: str, words: list[tuple[str, dict, list]]) -> list[np.ndarray]:
     """Every word's points as (N, 2) int32, rounded; words of one shape are checked in one go."""
     try:
-        block = np.asarray([points for _, _, points in words], dtype=np.float64)
-        if block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < COORDINATE_LIMIT).all():
-            return list(np.round(block).astype(np.int32))
-    except (TypeError, ValueError):
+        block = np.asarray([points for _, _, points in words])
+        if _numeric(block) and block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < COORDINATE_LIMIT).all():
+            return list(np.round(block.astype(np.float64)).astype(np.int32))
+    except (TypeError, ValueError, OverflowError):
         pass  # ragged or malformed: find the culprit word by word
     return [_round_word(name, word_id, points) for word_id, _, points in words]
 
 
+def _numeric(array: np.ndarray) -> bool:
+    """JSON numbers only: no strings, nulls, objects or integers too large for int64."""
+    return array.dtype.kind in "iuf"
+
+
 def _round_word(name: str, word_id: str, points: list) -> np.ndarray:
     try:
-        array = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AnnotationError(f"{name}: word {word_id} points are not numbers: {points!r}") from None
+        array = np.asarray(points)
+    except (TypeError, ValueError, OverflowError):
+        array = None  # ragged
+    if array is None or not _numeric(array):
+        raise AnnotationError(f"{name}: word {word_id} points are not [[x, y], ...] numbers: {points!r:.200}")
     if array.ndim != 2 or array.shape[1] != 2:
         raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
+    array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
     if np.abs(array).max() >= COORDINATE_LIMIT:

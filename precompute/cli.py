@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
             "and write them to a zarr store keyed by content hash. A rerun recomputes only the images "
             "whose bytes, words or parameters changed, and completes an interrupted run. Images that "
             "fail are reported (and listed in STORE.failures.json); the others are still stored. "
-            "Exit status: 0 all stored, 1 some images failed, 2 nothing could be done."
+            "Ctrl-C or SIGTERM stops it cleanly (every finished image is kept; a rerun finishes the job). "
+            "Exit status: 0 all stored, 1 some images failed, 2 nothing (more) could be done: bad input, "
+            "a locked store, a full disk; 130 interrupted, 143 terminated."
         ),
     )
     precompute.add_argument(
@@ -89,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     precompute.add_argument(
         "--overwrite", action="store_true", help="rebuild a store that was made with other parameters"
+    )
+    precompute.add_argument(
+        "--recheck",
+        action="store_true",
+        help="also read back every entry that would be kept and recompute the ones whose chunks are missing or "
+        "fail their checksum (what `verify` reports as corrupt); slower, as it decodes the whole store",
     )
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")
     precompute.set_defaults(run=run_precompute)
@@ -168,28 +177,55 @@ def run_precompute(args: argparse.Namespace) -> int:
         pad=args.pad,
         thresh_dtype=args.thresh_dtype,
         with_images=args.with_images,
+        recheck=args.recheck,
         jobs=args.jobs,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    summary = batch.run(job)
+    try:
+        summary = batch.run(job)
+    except batch.Stopped as stop:
+        print("\n".join(stop.summary.lines()))
+        done = f"{stop.finished} of {stop.summary.images} images are done"
+        if stop.reason == "disk full":
+            print(
+                f"ocr-targets precompute: error: the disk holding {job.out} is full: {done}; "
+                "free some space and rerun the same command to finish the job",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
+        return 143 if stop.reason == "terminated" else 130
     print("\n".join(summary.lines()))
-    if summary.failures:
+    if summary.report_error:
+        print(summary.report_error, file=sys.stderr)
+    elif summary.failures:
         print(f"failure report: {job.report}")
-        return 1
-    return 0
+    return 1 if summary.failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except (AnnotationError, ImageError, StoreError, KeyError, ValueError) as error:
         print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"ocr-targets {args.command}: interrupted; rerun to complete the store", file=sys.stderr)
-        return 130
+    except OSError as error:  # a path no more specific check caught: say which, and what is wrong
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"ocr-targets {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, batch.Terminated)
+        print(f"ocr-targets {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise batch.Terminated
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
+import json
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
@@ -25,7 +31,10 @@ def test_points_are_rounded_and_ignore_flags_read():
     ("words", "message"),
     [
         ({"7": {"text": "x"}}, 'word 7 has no "points" list'),
-        ({"7": {"points": [["a", 1], [2, 3], [4, 5]]}}, "word 7 points are not numbers"),
+        ({"7": {"points": [["a", 1], [2, 3], [4, 5]]}}, r"word 7 points are not \[\[x, y\], ...\] numbers"),
+        ({"7": {"points": [["1", "2"], ["2", "3"], ["4", "5"]]}}, "word 7 points are not"),
+        ({"7": {"points": [[1, None], [2, 3], [4, 5]]}}, "word 7 points are not"),
+        ({"7": {"points": [[2**70, 1], [2, 3], [4, 5]]}}, "word 7 points are not"),
         ({"7": {"points": [[1, 2, 3], [2, 3, 4]]}}, r"word 7 points must be \[\[x, y\], ...\]"),
         ({"7": {"points": [[1, 2], [float("inf"), 3], [4, 5]]}}, "word 7 has non-finite coordinates"),
         ({"7": {"points": [[1, 2], [1e30, 3], [4, 5]]}}, "word 7 has coordinates beyond"),
@@ -44,3 +53,35 @@ def test_read_ufo_keeps_file_order(tmp_path):
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(AnnotationError, match="not UTF-8"):
         read_ufo(path)
+
+
+scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=3)
+)
+anything = st.recursive(
+    scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=25,
+)
+points = st.one_of(st.lists(st.lists(scalar, max_size=3) | anything, max_size=6), anything)
+word = st.fixed_dictionaries({"points": points}, optional={"transcription": anything, "illegibility": anything})
+entry = st.fixed_dictionaries({}, optional={"words": st.dictionaries(st.text(max_size=3), word | anything, max_size=4)})
+document = st.one_of(
+    st.fixed_dictionaries({"images": st.dictionaries(st.text(max_size=5), entry | anything, max_size=4) | anything}),
+    anything,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(document.map(lambda d: json.dumps(d).encode()), st.binary(max_size=64)))
+def test_malformed_ufo_files_raise_only_annotation_errors_that_say_what(content):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ann.json"
+        path.write_bytes(content)
+        try:
+            for name, raw in read_ufo(path).items():
+                annotation = parse_entry(name, raw)
+                assert all(p.dtype == np.int32 and p.ndim == 2 and p.shape[1] == 2 for p in annotation.polygons)
+                assert len(annotation.ignore) == len(annotation.polygons)
+        except AnnotationError as error:
+            assert str(error) and len(str(error)) < 2000
