@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
     precompute.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask cluster instead of local processes: a scheduler address (tcp://host:8786), or "
+        "local:N for a LocalCluster of N single-threaded workers; the workers must see the images and the "
+        "store at the same paths (a shared filesystem). Needs the dask extra",
+    )
+    precompute.add_argument(
         "--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)"
     )
     precompute.add_argument(
@@ -178,6 +185,7 @@ def run_precompute(args: argparse.Namespace) -> int:
         thresh_dtype=args.thresh_dtype,
         with_images=args.with_images,
         recheck=args.recheck,
+        dask=args.dask,
         jobs=args.jobs,
         overwrite=args.overwrite,
         progress=not args.quiet,

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ocr_targets.hashing import content_hash, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
 from ocr_targets.store import Record, StoreWriter, disk_usage, write_entry
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
+
+from . import cluster
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Job:
     with_images: bool = False
     recheck: bool = False
     jobs: int = -1
+    dask: str | None = None  # a scheduler address, or local:N; None: joblib on this machine
     overwrite: bool = False
     progress: bool = True
 
@@ -121,10 +125,7 @@ def run(job: Job) -> Summary:
     try:
         pending = _plan(job, writer, entries, settings, summary)
         run_id = uuid.uuid4().hex
-        tasks = (
-            delayed(_compute)(job, run_id, settings, index, name, annotation) for index, name, annotation in pending
-        )
-        results = Parallel(n_jobs=job.jobs, return_as="generator_unordered")(tasks)
+        results = _results(job, [(job, run_id, settings, *task) for task in pending])
         bar = tqdm(total=len(pending), desc="computing", unit="img", disable=not job.progress)
         try:
             for result in results:
@@ -152,6 +153,20 @@ def run(job: Job) -> Summary:
     finally:
         writer.close()
     return _finish(job, summary, start)
+
+
+def _results(job: Job, arguments: list[tuple]) -> Iterator[int | Failure]:
+    """``_compute(*a)`` of every task, as they complete: joblib processes here, or a Dask cluster."""
+    if job.dask:
+        yield from cluster.results(job.dask, _compute, arguments, _crashed)
+    else:
+        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(_compute)(*a) for a in arguments)
+
+
+def _crashed(arguments: tuple, error: BaseException) -> Failure:
+    """A task that never returned (its workers kept dying): the image is reported, the run goes on."""
+    job, _, _, index, name, _ = arguments
+    return Failure(index, name, "targets", f"{job.images / name}: its task failed on the cluster ({error!r})")
 
 
 @contextlib.contextmanager

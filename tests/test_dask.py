@@ -1,0 +1,64 @@
+"""The job on a real Dask cluster (LocalCluster, worker processes on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from distributed import Client, LocalCluster
+
+from benchmarks.synthetic import write_receipts
+from ocr_targets import open_store
+from precompute import job as batch
+from precompute.cli import main
+from tests.test_hardening import assert_same_store
+
+
+def test_a_run_on_a_local_cluster_equals_a_local_run(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    out = tmp_path / "dask.zarr"
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--quiet"]
+    assert main([*arguments, "--out", str(out), "--dask", "local:2"]) == 0
+    assert "12 computed" in capsys.readouterr().out
+    local = tmp_path / "local.zarr"
+    batch.run(batch.Job(images, annotations, local, jobs=2, progress=False))
+    assert_same_store(local, out)
+    assert main([*arguments, "--out", str(out), "--dask", "local:two"]) == 2
+    assert "--dask local:N needs a number of workers" in capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_run_costs_no_entry(tmp_path):
+    images, annotations = write_receipts(tmp_path / "receipts", 60, seed=8)
+    out = tmp_path / "t.zarr"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            before = client.run(os.getpid)
+            job = batch.Job(images, annotations, out, dask=cluster.scheduler_address, progress=False)
+            outcome = {}
+            runner = threading.Thread(target=lambda: outcome.update(summary=batch.run(job)))
+            runner.start()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(list((out / "done" / "c").glob("*"))) < 3:
+                time.sleep(0.01)
+            killed = next(iter(before.values()))
+            os.kill(killed, signal.SIGKILL)
+            runner.join(timeout=300)
+            assert "summary" in outcome, "the job did not finish"
+            assert killed not in client.run(os.getpid).values()  # the nanny started a new worker
+    summary = outcome["summary"]
+    assert (summary.computed, summary.failures) == (60, [])
+    assert open_store(out).done().all()
+    clean = tmp_path / "clean.zarr"
+    batch.run(batch.Job(images, annotations, clean, jobs=2, progress=False))
+    assert_same_store(clean, out)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--quiet",
+                   "--out", str(tmp_path / "t.zarr"), "--dask", "tcp://127.0.0.1:9"])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--dask tcp://127.0.0.1:9: cannot reach the Dask scheduler" in err and "Traceback" not in err
