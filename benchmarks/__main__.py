@@ -89,20 +89,39 @@ def bench_job(images: int) -> None:
         folder, annotations = write_receipts(Path(scratch), count)
         sample = [parse_entry(name, entry) for name, entry in list(read_ufo(annotations).items())[:images]]
 
-        def on_the_fly() -> None:
-            for annotation in sample:
-                load_sample(folder, annotation, 640).targets(TargetConfig(), reference_targets)
+        def decode_and(compute: Callable) -> Callable:
+            return lambda: [load_sample(folder, a, 640).targets(TargetConfig(), compute) for a in sample]
 
-        baseline = count / (best_seconds(on_the_fly, passes=1) * count / len(sample))
-        print(f"{'run':<40}{'images/s':>10}{'vs on the fly':>15}")
-        print(f"{'on the fly (decode + reference), 1 core':<40}{baseline:>10.1f}{1.0:>14.1f}x")
-        for jobs in (1, 2):
-            out = Path(scratch) / f"jobs{jobs}.zarr"
-            summary = run(Job(folder, annotations, out, jobs=jobs, progress=False))
-            rate = summary.computed / summary.seconds
-            print(f"{f'precompute --jobs {jobs}':<40}{rate:>10.1f}{rate / baseline:>14.1f}x")
+        per_image = best_interleaved(
+            {"on the fly": decode_and(reference_targets), "floor": decode_and(compute_targets)}, 3
+        )
+        baseline, floor = (len(sample) / per_image[key] for key in ("on the fly", "floor"))
+        print(f"{'run':<48}{'images/s':>10}{'vs on the fly':>15}{'vs floor':>10}")
+        print(f"{'on the fly (decode + reference), 1 core':<48}{baseline:>10.1f}{1.0:>14.1f}x{baseline / floor:>9.2f}x")
+        print(
+            f"{'floor: decode + fast path, 1 core, no writes':<48}{floor:>10.1f}{floor / baseline:>14.1f}x{1.0:>9.2f}x"
+        )
+        runs = {
+            "--jobs 1": {"jobs": 1},
+            "--jobs 2": {"jobs": 2},
+            "--dask local:1": {"dask": "local:1"},
+            "--dask local:2 (cluster start included)": {"dask": "local:2"},
+        }
+        stores = iter(range(1000))
+
+        def job(options: dict) -> Callable:
+            return lambda: run(
+                Job(folder, annotations, Path(scratch) / f"{next(stores)}.zarr", progress=False, **options)
+            )
+
+        seconds = best_interleaved({label: job(options) for label, options in runs.items()}, passes=2)
+        for label, elapsed in seconds.items():
+            rate = count / elapsed
+            print(f"{f'precompute {label}':<48}{rate:>10.1f}{rate / baseline:>14.1f}x{rate / floor:>9.2f}x")
+        first = seconds["--jobs 2"]
+        out = Path(scratch) / "last.zarr"
+        run(Job(folder, annotations, out, jobs=2, progress=False))
         summary = run(Job(folder, annotations, out, jobs=2, progress=False))
-        first = count / rate
         print(
             f"rerun on unchanged data: {summary.seconds:.2f} s, {summary.seconds / first:.1%} of the first run "
             f"({summary.reused} reused)"

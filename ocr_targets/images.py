@@ -48,26 +48,39 @@ def read_image_bytes(path: Path) -> bytes:
 class Decoded:
     """An image as the baseline's dataset sees it: decoded by PIL, upright, RGB."""
 
-    pixels: np.ndarray  # RGB uint8 (H, W, 3), EXIF orientation applied
+    pixels: np.ndarray | None  # RGB uint8 (H, W, 3), EXIF orientation applied; None if not asked for
     orientation: int  # the EXIF orientation (1 when there is none)
     stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the upright image."""
+        width, height = self.stored_size
+        return (width, height) if self.orientation in (5, 6, 7, 8) else (height, width)
 
-def decode_image(data: bytes, path: Path | str) -> Decoded:
-    """Decode with PIL, apply the EXIF orientation and convert to RGB, as the baseline's dataset does."""
+
+def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
+    """Decode with PIL, apply the EXIF orientation and convert to RGB, as the baseline's dataset does.
+
+    The image is always decoded in full, so a broken file fails here as it would in training;
+    ``pixels=False`` skips making the array (a third of the time), which the maps never need.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
             stored_size = image.size
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
             if not isinstance(orientation, int):
                 raise ImageError(f"{path}: EXIF orientation {orientation!r} is not a number")
-            upright = image.transpose(_TO_UPRIGHT[orientation]) if orientation in _TO_UPRIGHT else image
-            pixels = np.asarray(upright.convert("RGB"))
+            image.load()
+            array = None
+            if pixels:
+                upright = image.transpose(_TO_UPRIGHT[orientation]) if orientation in _TO_UPRIGHT else image
+                array = np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; {error})") from None
-    return Decoded(pixels, orientation, stored_size)
+    return Decoded(array, orientation, stored_size)
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,7 @@ class Sample:
 
     annotation: ImageAnnotation
     data: bytes  # the file's bytes, as hashed
-    image: np.ndarray  # RGB uint8, upright, original size
+    image: np.ndarray | None  # RGB uint8, upright, original size (None when loaded without pixels)
     orientation: int  # EXIF orientation of the file
     stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
     letterbox: Letterbox
@@ -88,7 +101,9 @@ class Sample:
         return compute((size, size), self.polygons, config, self.ignore)
 
 
-def load_sample(images: Path, annotation: ImageAnnotation, size: int, pad: str = "center") -> Sample:
+def load_sample(
+    images: Path, annotation: ImageAnnotation, size: int, pad: str = "center", pixels: bool = True
+) -> Sample:
     """Read, decode and transform one image and its words; ImageError names the file.
 
     The baseline's data path: words mapped into the upright frame (rule of EXIF
@@ -97,8 +112,8 @@ def load_sample(images: Path, annotation: ImageAnnotation, size: int, pad: str =
     """
     path = images / annotation.name
     data = read_image_bytes(path)
-    decoded = decode_image(data, path)
-    letterbox = Letterbox(decoded.pixels.shape[:2], size, pad)
+    decoded = decode_image(data, path, pixels)
+    letterbox = Letterbox(decoded.size, size, pad)
     words = letterbox.polygons(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
     kept = [index for index, word in enumerate(words) if survives_resize(word)]
     return Sample(

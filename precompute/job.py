@@ -238,7 +238,7 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
     run is stored with the hash of what was computed.
     """
     try:
-        sample = load_sample(job.images, annotation, job.size, job.pad)
+        sample = load_sample(job.images, annotation, job.size, job.pad, pixels=job.with_images)
     except ImageError as error:
         return Failure(index, name, "image", str(error))
     try:

@@ -117,7 +117,7 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         )
     entry = store[index]
     try:
-        sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad)
+        sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
         return
