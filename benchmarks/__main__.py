@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ocr_targets import TargetConfig, compute_targets, reference_targets
-from ocr_targets.images import load_sample
+from ocr_targets.hashing import settings_digest
+from ocr_targets.images import current_hashes, load_sample
 from ocr_targets.store import disk_usage
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
@@ -192,6 +193,20 @@ def bench_loader(images: int) -> None:
         print(
             f"store: {(disk_usage(out) - images) / count / 1024:.0f} KiB per image without images, "
             f"{disk_usage(out) / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
+        )
+        settings = settings_digest(stored.store.config, stored.store.size, stored.store.pad)
+        stats, digests = stored.store.image_files()
+        checks = best_interleaved(
+            {
+                "stat": lambda: current_hashes(folder, data.annotations, settings, stats, digests),
+                "hash": lambda: current_hashes(folder, data.annotations, settings, np.zeros_like(stats), digests),
+            },
+            passes=3,
+        )
+        stat, full = checks["stat"] / count, checks["hash"] / count
+        print(
+            f"staleness check per image: {stat * 1e6:.0f} us with size + mtime, {full * 1e6:.0f} us hashing the file "
+            f"({full / stat:.0f}x); for 1,000,000 images {stat * 1e6 / 60:.1f} vs {full * 1e6 / 60:.1f} min"
         )
         photos = Path(scratch) / "photos.zarr"
         run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, with_images=True, progress=False))

@@ -16,6 +16,8 @@ import numpy as np
 from ._torch import torch
 from .config import TargetConfig
 from .dataset import UFODataset
+from .hashing import settings_digest
+from .images import current_hashes
 from .maps import compute_targets, reference_targets
 from .reader import TargetStore, open_store
 from .store import StoreError, StoreLock
@@ -243,7 +245,8 @@ def check_store(dataset: UFODataset, store: TargetStore) -> None:
         raise StoreError(f"{store.path}: does not match {dataset.annotations_path}: {detail}; {fix}")
     done = store.done()
     stored = store.content_hashes()
-    current = dataset.content_hashes(store.config)
+    settings = settings_digest(store.config, store.size, store.pad)
+    current = current_hashes(dataset.images, dataset.annotations, settings, *store.image_files())
     stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if a != b or not d]
     if stale:
         shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")

@@ -9,9 +9,7 @@ import cv2
 import numpy as np
 
 from ._torch import torch
-from .config import TargetConfig
-from .hashing import content_hash, settings_digest
-from .images import load_sample, read_image_bytes
+from .images import load_sample
 from .reader import TargetStore, open_store
 from .store import StoreError
 from .ufo import ImageAnnotation, parse_entry, read_ufo
@@ -66,11 +64,6 @@ class UFODataset(torch.utils.data.Dataset):
             sample.polygons,
             sample.ignore,
         )
-
-    def content_hashes(self, config: TargetConfig) -> list[str]:
-        """Each image's content hash, as the precompute job computes it (reads every image file)."""
-        settings = settings_digest(config, self.size, self.pad)
-        return [content_hash(read_image_bytes(self.images / a.name), a, settings) for a in self.annotations]
 
 
 class StoreDataset(torch.utils.data.Dataset):

@@ -4,6 +4,7 @@ to the validation geometry (the baseline's data path)."""
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image
 
 from .config import TargetConfig
 from .geometry import Letterbox, survives_resize, upright_words
+from .hashing import content_hash, image_digest
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
 
@@ -34,8 +36,15 @@ class ImageError(ValueError):
 
 
 def read_image_bytes(path: Path) -> bytes:
+    return read_image_file(path)[0]
+
+
+def read_image_file(path: Path) -> tuple[bytes, tuple[int, int]]:
+    """The file's bytes and its (size, mtime in ns) as they were when it was read."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as file:
+            stat = os.fstat(file.fileno())
+            return file.read(), (stat.st_size, stat.st_mtime_ns)
     except FileNotFoundError:
         raise ImageError(f"{path}: image file not found") from None
     except IsADirectoryError:
@@ -89,6 +98,7 @@ class Sample:
 
     annotation: ImageAnnotation
     data: bytes  # the file's bytes, as hashed
+    file_stat: tuple[int, int]  # the file's size and mtime (ns) when it was read
     image: np.ndarray | None  # RGB uint8, upright, original size (None when loaded without pixels)
     orientation: int  # EXIF orientation of the file
     stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
@@ -111,7 +121,7 @@ def load_sample(
     vanish in the resize are dropped.
     """
     path = images / annotation.name
-    data = read_image_bytes(path)
+    data, file_stat = read_image_file(path)
     decoded = decode_image(data, path, pixels)
     letterbox = Letterbox(decoded.size, size, pad)
     words = letterbox.polygons(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
@@ -119,6 +129,7 @@ def load_sample(
     return Sample(
         annotation,
         data,
+        file_stat,
         decoded.pixels,
         decoded.orientation,
         decoded.stored_size,
@@ -126,3 +137,27 @@ def load_sample(
         [words[index] for index in kept],
         [annotation.ignore[index] for index in kept],
     )
+
+
+def current_hashes(
+    images: Path,
+    annotations: list[ImageAnnotation],
+    settings: str,
+    stats: np.ndarray,
+    digests: list[bytes],
+) -> list[str]:
+    """Each image's content hash as of now, reading only the files whose (size, mtime) differs
+    from ``stats`` (what the store recorded, with each file's ``digests``): a check that costs a
+    stat per image, not a read of every byte. ``verify`` and the job hash every file in full."""
+    hashes = []
+    for annotation, (size, mtime), digest in zip(annotations, stats, digests, strict=True):
+        path = images / annotation.name
+        try:
+            stat = path.stat()
+        except OSError:
+            hashes.append("")  # gone or unreadable: stale
+            continue
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            digest = image_digest(read_image_bytes(path))
+        hashes.append(content_hash(digest, annotation, settings))
+    return hashes

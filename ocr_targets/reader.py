@@ -147,6 +147,17 @@ class TargetStore:
         """The content hash of every entry."""
         return content_hashes(self._reader("content_hash"))
 
+    def image_file(self, index: int) -> tuple[tuple[int, int], bytes]:
+        """Entry ``index``'s image file as the job read it: (size, mtime in ns), and its bytes' digest."""
+        index = self._position(index)
+        size, mtime = (int(value) for value in self._reader("file_stat").read(index))
+        return (size, mtime), bytes(self._reader("image_digest").read(index))
+
+    def image_files(self) -> tuple[np.ndarray, list[bytes]]:
+        """Every entry's image file (size, mtime) as an (N, 2) array, and its bytes' digest."""
+        files = [self.image_file(index) for index in range(len(self))]
+        return np.array([stat for stat, _ in files], dtype=np.int64).reshape(-1, 2), [digest for _, digest in files]
+
     def content_hash(self, index: int) -> str:
         return bytes(self._reader("content_hash").read(self._position(index))).hex()
 

@@ -9,6 +9,9 @@ fails to decode instead of decoding to garbage). N images, S the target side:
     matrices         (N, 2, 3, 3) float64 forward (original -> target) and inverse matrix
     image_info       (N, 5)       int32   original height, width, EXIF orientation, shrunk polygons, words
     content_hash     (N, 32)      uint8   SHA-256 of image bytes, words, parameters, algorithm
+    image_digest     (N, 32)      uint8   SHA-256 of the image file's bytes
+    file_stat        (N, 2)       int64   the image file's size and mtime (ns) when it was read, so
+                                          a check can skip hashing files that have not changed
     shrunk_offsets   (N, P)       int32   polygon k is shrunk_coords[i, offsets[k]:offsets[k + 1]]
     shrunk_coords    (N, K, 2)    int32   the shrunk polygons' points, flat (ragged per image)
     word_offsets     (N, P)       int32   the words as the dataset hands them to the collate
@@ -71,6 +74,8 @@ def _layout(size: int, thresh_dtype: str, with_images: bool) -> dict[str, tuple[
         "matrices": ((2, 3, 3), (2, 3, 3), "float64"),
         "image_info": ((5,), (5,), "int32"),
         "content_hash": ((32,), (32,), "uint8"),
+        "image_digest": ((32,), (32,), "uint8"),
+        "file_stat": ((2,), (2,), "int64"),
         "shrunk_offsets": (*offsets, "int32"),
         "shrunk_coords": (*coords, "int32"),
         "word_offsets": (*offsets, "int32"),
@@ -142,6 +147,8 @@ class Record:
     """What a worker writes for one image, besides ``done``."""
 
     content_hash: str
+    image_digest: bytes
+    file_stat: tuple[int, int]
     letterbox: Letterbox
     orientation: int
     targets: Targets
@@ -359,7 +366,9 @@ class StoreWriter:
 
 
 # Arrays whose chunk of a done entry is never all fill value, so always on disk.
-_ALWAYS_WRITTEN = ("binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "done")
+_ALWAYS_WRITTEN = (
+    "binary_maps", "thresh_map", "matrices", "image_info", "content_hash", "image_digest", "file_stat", "done"
+)  # fmt: skip
 
 
 def missing_chunks(reader: Callable[[str], ChunkReader], index: int) -> list[Path]:
@@ -468,6 +477,8 @@ def write_entry(path: Path, run_id: str, index: int, record: Record, thresh_dtyp
             ),
         ),
         "content_hash": (index, np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8)),
+        "image_digest": (index, np.frombuffer(record.image_digest, dtype=np.uint8)),
+        "file_stat": (index, np.array(record.file_stat, dtype=np.int64)),
         **_ragged(index, "shrunk", targets.shrunk_polygons, np.int32),
         **_ragged(index, "word", record.words, np.float32),
         "word_ignore": _whole_chunks(index, np.array(record.ignore, dtype=np.uint8), _OFFSET_CHUNK),

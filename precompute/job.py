@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
-from ocr_targets.hashing import content_hash, settings_digest
+from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
 from ocr_targets.store import Record, StoreWriter, disk_usage, write_entry
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
@@ -201,7 +201,7 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
     for index, name in enumerate(tqdm(names, desc="hashing", unit="img", disable=not job.progress, leave=False)):
         try:
             annotation = parse_entry(name, entries[name])
-            digest = content_hash(read_image_bytes(job.images / name), annotation, settings)
+            digest = content_hash(image_digest(read_image_bytes(job.images / name)), annotation, settings)
         except AnnotationError as error:
             summary.failures.append(Failure(index, name, "annotation", f"{job.annotations}: {error}"))
             continue
@@ -243,8 +243,11 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
         return Failure(index, name, "image", str(error))
     try:
         targets = sample.targets(job.config)
+        digest = image_digest(sample.data)
         record = Record(
-            content_hash(sample.data, annotation, settings),
+            content_hash(digest, annotation, settings),
+            digest,
+            sample.file_stat,
             sample.letterbox,
             sample.orientation,
             targets,

@@ -11,7 +11,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from ocr_targets import reference_targets
-from ocr_targets.hashing import content_hash, settings_digest
+from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.reader import TargetStore, open_store
 from ocr_targets.store import StoreError
@@ -122,7 +122,8 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         check.problems.append(f"cannot recompute: {error}")
         return
     settings = settings_digest(store.config, store.size, store.pad)
-    if content_hash(sample.data, sample.annotation, settings) != entry.content_hash:
+    digest = image_digest(sample.data)
+    if content_hash(digest, sample.annotation, settings) != entry.content_hash:
         check.stale = True
         check.problems.append("stale: the image or its words changed since precompute")
     expected = sample.targets(store.config, reference_targets)
@@ -138,6 +139,9 @@ def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: obje
         check.problems.append("differs: original size or matrix")
     if not np.array_equal(entry.inverse_matrix, letterbox.inverse_matrix):
         check.problems.append("differs: inverse matrix")
+    _, stored_digest = store.image_file(index)
+    if not check.stale and stored_digest != digest:
+        check.problems.append("differs: image file digest")
     if not _same_polygons(entry.shrunk_polygons, expected.shrunk_polygons):
         check.problems.append("differs: shrunk polygons")
     if not _same_polygons(entry.words, sample.polygons) or entry.ignore != sample.ignore:

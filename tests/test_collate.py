@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -7,11 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
+import ocr_targets.images as images_module
 from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.store import StoreError
 from precompute import job as batch
+from precompute.cli import main
 
 
 def assert_same_batch(stored, on_the_fly):
@@ -225,3 +228,26 @@ def test_fast_on_the_fly_collate_equals_the_reference_one(made_store):
     data = UFODataset(images, annotations)
     items = [data[i] for i in (0, 5, 11)]
     assert_same_batch(OnTheFlyCollate(compute=compute_targets)(items), OnTheFlyCollate()(items))
+
+
+def test_the_staleness_check_hashes_only_files_whose_stat_changed(made_store, monkeypatch, capsys):
+    images, annotations, out = made_store
+    reads = []
+    real = images_module.read_image_bytes
+    monkeypatch.setattr(images_module, "read_image_bytes", lambda path: reads.append(path.name) or real(path))
+    StoreCollate(out, UFODataset(images, annotations)).close()
+    assert reads == []  # a stat per image, no file read
+    touched = images / "icdar2015_img_6.jpg"
+    recorded = touched.stat()
+    os.utime(touched, ns=(recorded.st_atime_ns, recorded.st_mtime_ns + 10**9))
+    StoreCollate(out, UFODataset(images, annotations)).close()  # same bytes: re-hashed, found fresh
+    assert reads == ["icdar2015_img_6.jpg"]
+
+    # The fingerprint's limit: new bytes of the same size, the recorded mtime put back. verify hashes in full.
+    data = bytearray(touched.read_bytes())
+    data[-100] ^= 1
+    touched.write_bytes(bytes(data))
+    os.utime(touched, ns=(recorded.st_atime_ns, recorded.st_mtime_ns))
+    StoreCollate(out, UFODataset(images, annotations)).close()
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
+    assert "icdar2015_img_6.jpg" in next(line for line in capsys.readouterr().out.splitlines() if "stale" in line)

@@ -30,6 +30,8 @@ ARRAYS = [
     "matrices",
     "image_info",
     "content_hash",
+    "image_digest",
+    "file_stat",
     "shrunk_offsets",
     "shrunk_coords",
     "word_offsets",
