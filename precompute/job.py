@@ -101,9 +101,10 @@ class Job:
 def run(job: Job) -> Summary:
     """Bring the store at ``job.out`` up to date with the images and annotations.
 
-    Raises AnnotationError for an unusable annotation file and StoreError for a store
-    that is locked or was made with other settings; per-image problems are collected
-    as failures, and every other image is still stored.
+    Raises AnnotationError for an unusable annotation file, StoreError for a store that
+    is locked or was made with other settings, and Stopped when Ctrl-C, SIGTERM or a full
+    disk ends the run early; per-image problems are collected as failures, and every other
+    image is still stored.
     """
     start = time.perf_counter()
     entries = read_ufo(job.annotations)
