@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             "the annotation file, at the competition's validation geometry (longest side to --size, "
             "zero-padded to a square; see --pad), "
             "and write them to a zarr store keyed by content hash. A rerun recomputes only the images "
-            "whose bytes, words or parameters changed, and completes an interrupted run. Images that "
+            "whose bytes, words or parameters changed (reordered or renamed ones are moved), and "
+            "completes an interrupted run. Images that "
             "fail are reported (and listed in STORE.failures.json); the others are still stored. "
             "Ctrl-C or SIGTERM stops it cleanly (every finished image is kept; a rerun finishes the job). "
             "Exit status: 0 all stored, 1 some images failed, 2 nothing (more) could be done: bad input, "
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also store each image as the validation transform leaves it (640x640 RGB uint8, before "
         "Normalize; lossless, Zstd), so that ocr_targets.dataset.StoreDataset serves items with no image "
-        "file read and no decoding. Costs about 480 KiB per image on photos (25 KiB on flat scanned "
+        "file read and no decoding. Costs about 480 KiB per image on photos (25 KiB on flat synthetic "
         "receipts), on top of about 140 KiB for the targets",
     )
     precompute.add_argument(
