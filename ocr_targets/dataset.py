@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ._torch import torch
+from .geometry import quarter_turn
 from .images import load_sample
 from .reader import TargetStore, open_store
 from .store import StoreError
@@ -111,7 +112,7 @@ def _item(folder, index, name, pixels, size, orientation, inverse_matrix, polygo
         "image_filename": name,
         "image_path": str(folder / name),
         "shape": (width, height),  # the upright image's size, as PIL gives it
-        "raw_size": (height, width) if orientation in (5, 6, 7, 8) else (width, height),  # as stored
+        "raw_size": (height, width) if quarter_turn(orientation) else (width, height),  # as stored
         "orientation": orientation,
         "inverse_matrix": inverse_matrix,
         "polygons": [polygon.reshape(1, -1, 2) for polygon in polygons],

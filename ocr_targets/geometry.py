@@ -84,6 +84,11 @@ PAD_MODES = ("center", "top-left")
 _FRAME_TOLERANCE = 1.5
 
 
+def quarter_turn(orientation: int) -> bool:
+    """Whether EXIF ``orientation`` (5 to 8) turns the image by a quarter: width and height swap."""
+    return orientation in (5, 6, 7, 8)
+
+
 def upright_words(polygons: Sequence[np.ndarray], orientation: int, stored_size: tuple[int, int]) -> list[np.ndarray]:
     """Words of an EXIF-rotated image, in the frame of the upright image (float32).
 
@@ -96,7 +101,7 @@ def upright_words(polygons: Sequence[np.ndarray], orientation: int, stored_size:
         return words
     width, height = stored_size
     points = np.concatenate(words)
-    upright = (height, width) if orientation >= 5 else (width, height)
+    upright = (height, width) if quarter_turn(orientation) else (width, height)
     if not _fits(points, (width, height)) and _fits(points, upright):
         return words
     return [_UPRIGHT[orientation](word[:, 0], word[:, 1], width - 1.0, height - 1.0) for word in words]

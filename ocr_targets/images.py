@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .config import TargetConfig
-from .geometry import Letterbox, survives_resize, upright_words
+from .geometry import Letterbox, quarter_turn, survives_resize, upright_words
 from .hashing import content_hash, image_digest
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
@@ -65,7 +65,7 @@ class Decoded:
     def size(self) -> tuple[int, int]:
         """(height, width) of the upright image."""
         width, height = self.stored_size
-        return (width, height) if self.orientation in (5, 6, 7, 8) else (height, width)
+        return (width, height) if quarter_turn(self.orientation) else (height, width)
 
 
 def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
@@ -101,7 +101,6 @@ class Sample:
     file_stat: tuple[int, int]  # the file's size and mtime (ns) when it was read
     image: np.ndarray | None  # RGB uint8, upright, original size (None when loaded without pixels)
     orientation: int  # EXIF orientation of the file
-    stored_size: tuple[int, int]  # (width, height) as stored, before the orientation
     letterbox: Letterbox
     polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates: the words that survive the resize
     ignore: list[bool]  # their ignore flags
@@ -132,7 +131,6 @@ def load_sample(
         file_stat,
         decoded.pixels,
         decoded.orientation,
-        decoded.stored_size,
         letterbox,
         [words[index] for index in kept],
         [annotation.ignore[index] for index in kept],
