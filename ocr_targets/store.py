@@ -230,9 +230,7 @@ class StoreWriter:
                 if leftover.name.endswith(_LEFTOVERS) or ".__tmp_" in leftover.name:
                     leftover.unlink(missing_ok=True)
             shutil.rmtree(path / _STAGING, ignore_errors=True)  # moves a killed run left half done
-            writer = cls(path, group, lock, {})
-            writer._lay_out(len(filenames), size, thresh_dtype, with_images)
-            writer.attributes = {
+            attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
                 "settings": settings,
@@ -250,6 +248,8 @@ class StoreWriter:
                 "updated": _now(),
                 "filenames": list(filenames),
             }
+            writer = cls(path, group, lock, attributes)
+            writer._lay_out(len(filenames), size, thresh_dtype, with_images)
         except BaseException:
             lock.release()
             raise
@@ -341,8 +341,12 @@ class StoreWriter:
             return f"{missing[0]}: chunk missing"
         for reader in self._readers.values():
             folder = reader.folder / "c" / str(index)
-            chunks = sorted(p for p in folder.rglob("*") if p.is_file() and p.name.isdigit())
-            for path in [folder] if folder.is_file() else chunks:
+            chunks = (
+                [folder]
+                if folder.is_file()
+                else sorted(p for p in folder.rglob("*") if p.is_file() and p.name.isdigit())
+            )
+            for path in chunks:
                 try:
                     reader.zstd.decode(path.read_bytes())
                 except (RuntimeError, ValueError, OSError) as error:
