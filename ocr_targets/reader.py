@@ -124,7 +124,9 @@ class TargetStore:
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
         index = self._position(index)
-        count = self.info(index)[4]
+        return self._words(index, self.info(index)[4])
+
+    def _words(self, index: int, count: int) -> tuple[list[np.ndarray], list[bool]]:
         ignore = self._reader("word_ignore").read_prefix(index, count)
         return self._ragged(index, "word", count), [bool(flag) for flag in ignore]
 
@@ -195,9 +197,9 @@ class TargetStore:
     def __getitem__(self, index: int) -> Entry:
         maps = self.read_maps(index)
         index = self._position(index)
-        height, width, orientation, shrunk, _ = self.info(index)
+        height, width, orientation, shrunk, count = self.info(index)
         matrices = self.matrices(index)
-        words, ignore = self.words(index)
+        words, ignore = self._words(index, count)
         return Entry(
             index=index,
             filename=self.filenames[index],
