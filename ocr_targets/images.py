@@ -72,7 +72,7 @@ def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
     """Decode with PIL, apply the EXIF orientation and convert to RGB, as the baseline's dataset does.
 
     The image is always decoded in full, so a broken file fails here as it would in training;
-    ``pixels=False`` skips making the array (a third of the time), which the maps never need.
+    ``pixels=False`` skips making the pixel array, which the maps never need.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:

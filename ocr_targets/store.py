@@ -448,8 +448,8 @@ def _settle(writes: list[ts.WriteFutures]) -> None:
 
 
 def open_arrays(path: Path, names: Sequence[str]) -> dict[str, ts.TensorStore]:
-    """TensorStore handles on arrays of the store: the engine that writes the chunks (about five
-    times quicker than zarr-python's per-call path here), in the same zarr v3 format."""
+    """TensorStore handles on arrays of the store: the engine that writes the chunks (much quicker
+    than zarr-python's per-call path here), in the same zarr v3 format."""
     context = ts.Context(_TS_CONTEXT)
     opening = {
         name: ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path / name)}}, context=context)
