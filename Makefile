@@ -11,7 +11,7 @@ JOBS ?=
 
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[torch,test,dask]" "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[torch,test,dask,s3]" "$(TORCH)"
 
 test:
 	$(BIN)/python -m pytest

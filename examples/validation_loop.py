@@ -77,8 +77,6 @@ def run_three_ways(
         start = time.perf_counter()
         loss = validate(model, loader)
         results[way] = (loss, time.perf_counter() - start)
-        if isinstance(collate, StoreCollate):
-            collate.close()
     return results
 
 

@@ -20,7 +20,7 @@ from .hashing import settings_digest
 from .images import current_hashes
 from .maps import compute_targets, reference_targets
 from .reader import TargetStore, open_store
-from .store import StoreError, StoreLock
+from .store import StoreError, describe, held
 
 logger = logging.getLogger(__name__)
 # Entries whose word polygons a StoreCollate keeps per process (a few KB each): a validation
@@ -29,7 +29,7 @@ _WORDS_KEPT = 8192
 
 
 class _Collate:
-    """Stacks images and, unless in inference mode, has ``fill`` write each item's maps into the batch.
+    """Stacks images and, unless in inference mode, has ``fill`` write the items' maps into the batch.
 
     The maps are written straight into the batch tensors: no per-item arrays to stack.
     ``prob_maps`` and ``thresh_maps`` are float32 (B, 1, H, W) as in the baseline; the
@@ -39,7 +39,8 @@ class _Collate:
     def __init__(self, inference_mode: bool = False) -> None:
         self.inference_mode = inference_mode
 
-    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
+    def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
+        """Write each item's maps into its ``out`` (views of the batch tensors)."""
         raise NotImplementedError
 
     def __call__(self, batch: Sequence[dict]) -> OrderedDict:
@@ -68,8 +69,13 @@ class _Collate:
             "prob_masks": _batch_tensor((count, height, width), torch.uint8),
             "thresh_masks": _batch_tensor((count, height, width), torch.uint8),
         }
-        for index, item in enumerate(batch):
-            self.fill(item, {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()})
+        self.fill(
+            batch,
+            [
+                {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()}
+                for index in range(count)
+            ],
+        )
         return maps
 
 
@@ -95,11 +101,12 @@ class OnTheFlyCollate(_Collate):
         self.config = config
         self.compute = compute
 
-    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        _, height, width = item["image"].shape
-        targets = self.compute((height, width), item["polygons"], self.config, item.get("ignore"))
-        for name, array in out.items():
-            array[...] = getattr(targets, name)
+    def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
+        for item, maps in zip(batch, out, strict=True):
+            _, height, width = item["image"].shape
+            targets = self.compute((height, width), item["polygons"], self.config, item.get("ignore"))
+            for name, array in maps.items():
+                array[...] = getattr(targets, name)
 
 
 class StoreCollate(_Collate):
@@ -117,8 +124,8 @@ class StoreCollate(_Collate):
     must be the store's. The store is checked once, here, against ``dataset`` (a
     :class:`UFODataset`) or else the sources it records: file names and order, parameters,
     geometry, every image's content hash, every entry done. ``check=False`` skips that
-    (a store whose sources are elsewhere). While it lives, a shared lock keeps precompute
-    jobs from rewriting the store, so what it reads once it may keep.
+    (a store whose sources are elsewhere). A store that a precompute job is writing (its
+    lock is held) is refused: rerun the collate once the job is done.
     """
 
     def __init__(
@@ -134,7 +141,9 @@ class StoreCollate(_Collate):
     ) -> None:
         super().__init__(inference_mode)
         if not isinstance(store, (TargetStore, str, Path)):
-            raise TypeError(f"StoreCollate(store, dataset=None, ...): store is a path or a TargetStore, got {store!r}")
+            raise TypeError(
+                f"StoreCollate(store, dataset=None, ...): store is a path, a URL or a TargetStore, got {store!r}"
+            )
         self.store = store if isinstance(store, TargetStore) else open_store(store)
         asked = {"shrink_ratio": shrink_ratio, "thresh_min": thresh_min, "thresh_max": thresh_max}
         config = TargetConfig(**{**self.store.config.to_dict(), **{k: v for k, v in asked.items() if v is not None}})
@@ -146,27 +155,28 @@ class StoreCollate(_Collate):
         self._epoch: Counter = Counter()
         self._epoch_names: set[str] = set()
         self._words: dict[int, tuple] = {}  # entry -> its word polygons (_flat), kept across epochs
-        self._lock = StoreLock(self.store.path, shared=True)
-        try:
-            if check:
-                check_store(dataset or _sources(self.store), self.store)
-        except BaseException:
-            self._lock.release()
-            raise
+        writing = held(self.store.location)
+        if writing is not None:
+            raise StoreError(
+                f"{self.store.path}: a precompute job is writing this store ({describe(writing)}); "
+                "wait for it to finish"
+            )
+        if check:
+            check_store(dataset or _sources(self.store), self.store)
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_lock": None}  # the lock stays with the process that checked the store
-
-    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        index = self.stored_index(item)
-        if index is not None:
-            self.store.read_maps_into(index, out, checked=self.check)
-        else:
-            _, height, width = item["image"].shape
-            targets = compute_targets((height, width), item["polygons"], self.config, item.get("ignore"))
-            for name, array in out.items():
-                array[...] = getattr(targets, name)
-        self._count(item["image_filename"], index is not None)
+    def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
+        """Stored items' maps read together (their chunks fetched at once), the others computed."""
+        indices = [self.stored_index(item) for item in batch]
+        stored = [position for position, index in enumerate(indices) if index is not None]
+        if stored:
+            self.store.read_maps_into([indices[p] for p in stored], [out[p] for p in stored], checked=self.check)
+        for item, index, maps in zip(batch, indices, out, strict=True):
+            if index is None:
+                _, height, width = item["image"].shape
+                targets = compute_targets((height, width), item["polygons"], self.config, item.get("ignore"))
+                for name, array in maps.items():
+                    array[...] = getattr(targets, name)
+            self._count(item["image_filename"], index is not None)
 
     def stored_index(self, item: dict) -> int | None:
         """The entry whose targets are this item's, or None when the item is not the stored sample."""
@@ -206,10 +216,6 @@ class StoreCollate(_Collate):
             )
         self._epoch.clear()
         self._epoch_names.clear()
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
 
 
 def _flat(polygons: list[np.ndarray]) -> tuple[tuple[int, ...], np.ndarray]:

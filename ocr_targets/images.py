@@ -4,7 +4,6 @@ to the validation geometry (the baseline's data path)."""
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from PIL import Image
 from .config import TargetConfig
 from .geometry import Letterbox, quarter_turn, survives_resize, upright_words
 from .hashing import content_hash, image_digest
+from .location import Location
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
 
@@ -35,16 +35,14 @@ class ImageError(ValueError):
     """An image file that is missing or cannot be decoded."""
 
 
-def read_image_bytes(path: Path) -> bytes:
+def read_image_bytes(path: str | Path | Location) -> bytes:
     return read_image_file(path)[0]
 
 
-def read_image_file(path: Path) -> tuple[bytes, tuple[int, int]]:
+def read_image_file(path: str | Path | Location) -> tuple[bytes, tuple[int, int]]:
     """The file's bytes and its (size, mtime in ns) as they were when it was read."""
     try:
-        with open(path, "rb") as file:
-            stat = os.fstat(file.fileno())
-            return file.read(), (stat.st_size, stat.st_mtime_ns)
+        return Location.of(path).read_with_stat()
     except FileNotFoundError:
         raise ImageError(f"{path}: image file not found") from None
     except IsADirectoryError:
@@ -111,7 +109,7 @@ class Sample:
 
 
 def load_sample(
-    images: Path, annotation: ImageAnnotation, size: int, pad: str = "center", pixels: bool = True
+    images: str | Path | Location, annotation: ImageAnnotation, size: int, pad: str = "center", pixels: bool = True
 ) -> Sample:
     """Read, decode and transform one image and its words; ImageError names the file.
 
@@ -119,7 +117,7 @@ def load_sample(
     orientation), clamped into the image, scaled and shifted with it; words that
     vanish in the resize are dropped.
     """
-    path = images / annotation.name
+    path = Location.of(images) / annotation.name
     data, file_stat = read_image_file(path)
     decoded = decode_image(data, path, pixels)
     letterbox = Letterbox(decoded.size, size, pad)
@@ -138,7 +136,7 @@ def load_sample(
 
 
 def current_hashes(
-    images: Path,
+    images: str | Path | Location,
     annotations: list[ImageAnnotation],
     settings: str,
     stats: np.ndarray,
@@ -147,15 +145,15 @@ def current_hashes(
     """Each image's content hash as of now, reading only the files whose (size, mtime) differs
     from ``stats`` (what the store recorded, with each file's ``digests``): a check that costs a
     stat per image, not a read of every byte. ``verify`` and the job hash every file in full."""
-    hashes = []
+    hashes, folder = [], Location.of(images)
     for annotation, (size, mtime), digest in zip(annotations, stats, digests, strict=True):
-        path = images / annotation.name
+        path = folder / annotation.name
         try:
             stat = path.stat()
         except OSError:
             hashes.append("")  # gone or unreadable: stale
             continue
-        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+        if stat != (size, mtime):
             digest = image_digest(read_image_bytes(path))
         hashes.append(content_hash(digest, annotation, settings))
     return hashes

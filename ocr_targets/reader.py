@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 from .config import TargetConfig
+from .location import Location
 from .store import (
     BINARY_MAPS,
+    FILENAMES,
     LEGACY_PAD,
     MAP_DTYPES,
     SCHEMA_VERSION,
-    ChunkReader,
     StoreError,
-    content_hashes,
     decode_thresh,
-    done_flags,
-    missing_chunks,
+    gather,
+    layout,
+    missing_objects,
+    open_arrays,
+    open_group,
+    read,
+    read_attributes,
+    read_rows,
 )
 
 
@@ -47,41 +55,49 @@ class Entry:
 class TargetStore:
     """A read-only store, by dataset index. Open it with :func:`open_store`.
 
-    Cheap to pickle into DataLoader workers: it carries the path and the root
-    attributes; each process opens its own readers on first use.
+    Opening reads two objects (the root metadata and the file list), whatever the store's
+    size. Cheap to pickle into DataLoader workers, and safe to fork into them: each process
+    opens its own array handles on first use.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | Location, storage_options: dict | None = None) -> None:
+        self.location = Location.of(path, storage_options)
+        self.path = self.location.url
         try:
-            root = json.loads((self.path / "zarr.json").read_text())
-            self.attrs: dict = root["attributes"]["ocr_targets"]
+            attrs = read_attributes(self.location)
+            names = json.loads((self.location / FILENAMES).read_bytes()) if attrs is not None else None
         except FileNotFoundError:
-            raise StoreError(f"{self.path}: no target store here; make one with `ocr-targets precompute`") from None
-        except NotADirectoryError:
-            raise StoreError(f"{self.path}: is a file, not a store (a STORE.zarr directory)") from None
-        except OSError as error:
-            raise StoreError(f"{self.path}: cannot read the store ({error.strerror})") from None
-        except (KeyError, TypeError, json.JSONDecodeError):
-            raise StoreError(f"{self.path}: a zarr store, but not one written by ocr-targets") from None
-        if self.attrs.get("schema_version") != SCHEMA_VERSION:
+            names = None
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{self.path}: cannot read the store ({error})") from None
+        if attrs is None:
+            raise StoreError(f"{self.path}: no target store here; make one with `ocr-targets precompute`")
+        if attrs.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: store schema {self.attrs.get('schema_version')}, this library reads {SCHEMA_VERSION}; "
+                f"{self.path}: store schema {attrs.get('schema_version')}, this library reads {SCHEMA_VERSION}; "
                 "rebuild it with `ocr-targets precompute --overwrite`"
             )
-        self.filenames: list[str] = list(self.attrs["filenames"])
-        self.config = TargetConfig(**self.attrs["settings"]["config"])
-        self.size: int = self.attrs["settings"]["size"]
-        self.pad: str = self.attrs["settings"].get("pad", LEGACY_PAD)
-        self.has_images: bool = self.attrs["settings"].get("with_images", False)
+        if names is None or len(names) != attrs["images"]:
+            raise StoreError(f"{self.path}: its file list ({FILENAMES}) is missing or does not match its metadata")
+        self.attrs: dict = attrs
+        self.filenames: list[str] = names
+        self.config = TargetConfig(**attrs["settings"]["config"])
+        self.size: int = attrs["settings"]["size"]
+        self.pad: str = attrs["settings"].get("pad", LEGACY_PAD)
+        self.has_images: bool = attrs["settings"].get("with_images", False)
+        self.block: int = attrs["settings"]["block"]
         self._index = {name: index for index, name in enumerate(self.filenames)}
-        self._readers: dict[str, ChunkReader] = {}
+        self._arrays: dict[str, zarr.Array] = {}
+        self._pid = 0  # the process that opened ``_arrays``
 
     def __len__(self) -> int:
         return len(self.filenames)
 
     def __repr__(self) -> str:
-        return f"TargetStore({str(self.path)!r}, {len(self)} images, size {self.size}, pad {self.pad})"
+        return f"TargetStore({self.path!r}, {len(self)} images, size {self.size}, pad {self.pad})"
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_arrays": {}, "_pid": 0}  # each process opens its own handles
 
     def find(self, name: str) -> int | None:
         """The index of image ``name``, or None."""
@@ -93,42 +109,48 @@ class TargetStore:
         except KeyError:
             raise KeyError(f"{name!r} is not in the store {self.path}") from None
 
-    def _reader(self, name: str) -> ChunkReader:
-        if name not in self._readers:
-            self._readers[name] = ChunkReader(self.path, name)
-        return self._readers[name]
+    @property
+    def arrays(self) -> dict[str, zarr.Array]:
+        """This process's handles on every array of the store, ``done`` first."""
+        if self._pid != os.getpid():
+            settings = self.attrs["settings"]
+            names = ["done", *layout(self.size, settings["thresh_dtype"], self.has_images)]
+            self._arrays, self._pid = open_arrays(open_group(self.location), names), os.getpid()
+        return self._arrays
+
+    def _entry_arrays(self) -> dict[str, zarr.Array]:
+        return {name: array for name, array in self.arrays.items() if name != "done"}
 
     def _position(self, index: int) -> int:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for the store {self.path} of {len(self)} images")
         return index % len(self)
 
-    def missing_chunks(self, index: int) -> list[Path]:
-        """Chunk files that a done entry must have but that are not on disk (zarr would read zeros)."""
-        return missing_chunks(self._reader, self._position(index))
+    def _read(self, name: str, index: int | slice, *more: slice) -> np.ndarray:
+        return gather([read(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
+
+    def missing_objects(self, index: int) -> list[str]:
+        """Objects of the entry's block that a written block must have but that are not there
+        (TensorStore would read them as zeros)."""
+        return missing_objects(self.location, self._entry_arrays(), self._position(index), self.block)
 
     def info(self, index: int) -> tuple[int, int, int, int, int]:
         """(height, width, EXIF orientation, shrunk polygons, words) of entry ``index``: the
         image's upright size and how many polygons of each kind it holds."""
-        return tuple(int(value) for value in self._reader("image_info").read(self._position(index)))
+        return tuple(int(value) for value in self._read("image_info", self._position(index)))
 
     def matrices(self, index: int) -> np.ndarray:
         """(2, 3, 3) float64: the forward matrix (original -> target) and the baseline's inverse."""
-        return self._reader("matrices").read(self._position(index))
-
-    def _ragged(self, index: int, prefix: str, count: int) -> list[np.ndarray]:
-        offsets = self._reader(f"{prefix}_offsets").read_prefix(index, count + 1)
-        coords = self._reader(f"{prefix}_coords").read_prefix(index, int(offsets[-1]))
-        return [coords[offsets[k] : offsets[k + 1]] for k in range(count)]
+        return self._read("matrices", self._position(index))
 
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
         index = self._position(index)
-        return self._words(index, self.info(index)[4])
-
-    def _words(self, index: int, count: int) -> tuple[list[np.ndarray], list[bool]]:
-        ignore = self._reader("word_ignore").read_prefix(index, count)
-        return self._ragged(index, "word", count), [bool(flag) for flag in ignore]
+        count = self.info(index)[4]
+        offsets = self._read("word_offsets", index, slice(0, count + 1))
+        coords = self._read("word_coords", index, slice(0, int(offsets[-1])))
+        ignore = self._read("word_ignore", index, slice(0, count))
+        return _split(offsets, coords), [bool(flag) for flag in ignore]
 
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""
@@ -136,86 +158,92 @@ class TargetStore:
             raise StoreError(
                 f"{self.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
             )
-        return self._reader("images").read(self._position(index))
+        return self._read("images", self._position(index))
 
     def is_done(self, index: int) -> bool:
-        return bool(self._reader("done").read(self._position(index)))
+        return bool(self._read("done", self._position(index)))
 
     def done(self) -> np.ndarray:
         """The done flag of every entry."""
-        return done_flags(self._reader("done"))
+        return self._read("done", slice(None))
 
     def content_hashes(self) -> list[str]:
         """The content hash of every entry."""
-        return content_hashes(self._reader("content_hash"))
+        return [bytes(row).hex() for row in self._read("content_hash", slice(None))]
+
+    def content_hash(self, index: int) -> str:
+        return bytes(self._read("content_hash", self._position(index))).hex()
 
     def image_file(self, index: int) -> tuple[tuple[int, int], bytes]:
         """Entry ``index``'s image file as the job read it: (size, mtime in ns), and its bytes' digest."""
         index = self._position(index)
-        size, mtime = (int(value) for value in self._reader("file_stat").read(index))
-        return (size, mtime), bytes(self._reader("image_digest").read(index))
+        size, mtime = (int(value) for value in self._read("file_stat", index))
+        return (size, mtime), bytes(self._read("image_digest", index))
 
     def image_files(self) -> tuple[np.ndarray, list[bytes]]:
         """Every entry's image file (size, mtime) as an (N, 2) array, and its bytes' digest."""
-        files = [self.image_file(index) for index in range(len(self))]
-        return np.array([stat for stat, _ in files], dtype=np.int64).reshape(-1, 2), [digest for _, digest in files]
-
-    def content_hash(self, index: int) -> str:
-        return bytes(self._reader("content_hash").read(self._position(index))).hex()
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_readers": {}}  # each process opens its own readers
+        stats, digests = self._read("file_stat", slice(None)), self._read("image_digest", slice(None))
+        return stats, [bytes(row) for row in digests]
 
     def read_maps(self, index: int, checked: bool = False) -> dict[str, np.ndarray]:
         """The maps of entry ``index``, as the fast path makes them (float32 maps, uint8 masks)."""
         size = (self.size, self.size)
         maps = {name: np.empty(size, dtype=dtype) for name, dtype in MAP_DTYPES.items()}
-        self.read_maps_into(index, maps, checked)
+        self.read_maps_into([index], [maps], checked)
         return maps
 
-    def read_maps_into(self, index: int, out: dict[str, np.ndarray], checked: bool = False) -> None:
-        """Decode the maps of entry ``index`` into ``out`` (arrays of MAP_DTYPES, e.g. batch slices).
+    def read_maps_into(self, indices: list[int], out: list[dict[str, np.ndarray]], checked: bool = False) -> None:
+        """Decode the maps of entries ``indices`` into ``out`` (one dict of MAP_DTYPES arrays per
+        entry, e.g. slices of a batch), fetching every chunk of the batch at once.
 
-        ``checked=True`` skips the done flag, for callers that checked every flag once.
+        ``checked=True`` skips the done flags, for callers that checked every flag once.
         """
-        index = self._position(index)
-        if not checked and not self.is_done(index):
-            raise StoreError(
-                f"{self.path}: entry {index} ({self.filenames[index]}) was never completed "
-                "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
-            )
-        binary = self._reader("binary_maps").read(index)
-        for channel, name in enumerate(BINARY_MAPS):
-            np.copyto(out[name], binary[channel])
-        thresh = self._reader("thresh_map")
-        target = out["thresh_map"]
-        if thresh.dtype == np.float32 and target.flags.c_contiguous:
-            thresh.read(index, out=target)
-        else:
-            target[...] = decode_thresh(thresh.read(index), self.config)
+        indices = [self._position(index) for index in indices]
+        if not checked:
+            self._require_done(indices)
+        reads = [read(self.arrays[name], index) for index in indices for name in ("binary_maps", "thresh_map")]
+        values = gather(reads, f"{self.path} entries {indices}")
+        for position, maps in enumerate(out):
+            binary, thresh = values[2 * position], values[2 * position + 1]
+            for channel, name in enumerate(BINARY_MAPS):
+                np.copyto(maps[name], binary[channel])
+            maps["thresh_map"][...] = thresh if thresh.dtype == np.float32 else decode_thresh(thresh, self.config)
+
+    def _require_done(self, indices: list[int]) -> None:
+        flags = gather([read(self.arrays["done"], index) for index in indices], f"{self.path} done flags")
+        for index, flag in zip(indices, flags, strict=True):
+            if not flag:
+                raise StoreError(
+                    f"{self.path}: entry {index} ({self.filenames[index]}) was never completed "
+                    "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
+                )
 
     def __getitem__(self, index: int) -> Entry:
         maps = self.read_maps(index)
         index = self._position(index)
-        height, width, orientation, shrunk, count = self.info(index)
-        matrices = self.matrices(index)
-        words, ignore = self._words(index, count)
+        row = read_rows(self._entry_arrays(), [index], f"{self.path} entry {index}")[0]
+        height, width, orientation = (int(value) for value in row["image_info"][:3])
         return Entry(
             index=index,
             filename=self.filenames[index],
-            content_hash=self.content_hash(index),
-            shrunk_polygons=self._ragged(index, "shrunk", shrunk),
-            matrix=matrices[0],
-            inverse_matrix=matrices[1],
+            content_hash=bytes(row["content_hash"]).hex(),
+            shrunk_polygons=_split(row["shrunk_offsets"], row["shrunk_coords"]),
+            matrix=row["matrices"][0],
+            inverse_matrix=row["matrices"][1],
             original_size=(height, width),
             orientation=orientation,
-            words=words,
-            ignore=ignore,
-            image=self.image(index) if self.has_images else None,
+            words=_split(row["word_offsets"], row["word_coords"]),
+            ignore=[bool(flag) for flag in row["word_ignore"]],
+            image=row.get("images"),
             **maps,
         )
 
 
-def open_store(path: str | Path) -> TargetStore:
-    """Open a store written by ``ocr-targets precompute``, read-only."""
-    return TargetStore(path)
+def _split(offsets: np.ndarray, coords: np.ndarray) -> list[np.ndarray]:
+    return [coords[offsets[k] : offsets[k + 1]] for k in range(len(offsets) - 1)]
+
+
+def open_store(path: str | Path | Location, storage_options: dict | None = None) -> TargetStore:
+    """Open a store written by ``ocr-targets precompute``, read-only: a local path or an fsspec
+    URL (``s3://bucket/val.zarr``) with its ``storage_options``."""
+    return TargetStore(path, storage_options)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import COORDINATE_LIMIT
+from .location import Location
 
 
 class AnnotationError(ValueError):
@@ -28,11 +29,11 @@ class ImageAnnotation:
     ignore: list[bool]
 
 
-def read_ufo(path: str | Path) -> dict[str, dict]:
+def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     """The file's ``images`` mapping (name -> raw entry), in file order; clear errors on a bad file."""
-    path = Path(path)
+    path = Location.of(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise AnnotationError(f"{path}: annotation file not found") from None
     except IsADirectoryError:

@@ -12,7 +12,8 @@ from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
 from ocr_targets.geometry import PAD_MODES
 from ocr_targets.images import ImageError
-from ocr_targets.store import THRESH_DTYPES, StoreError, thresh_tolerance
+from ocr_targets.location import Location, parse_storage_options
+from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
 from . import inspect, verify
@@ -50,25 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     precompute.add_argument(
-        "--images", type=Path, required=True, metavar="DIR", help="directory holding the image files"
+        "--images",
+        required=True,
+        metavar="DIR",
+        help="folder of the image files (or a URL: s3://bucket/images)",
     )
     precompute.add_argument(
         "--annotations",
-        type=Path,
         required=True,
         metavar="FILE.json",
-        help='UFO json: {"images": {name: {"words": {id: {"points"}}}}}',
+        help='UFO json, a path or URL: {"images": {name: {"words": {id: {"points"}}}}}',
     )
     precompute.add_argument(
-        "--out", type=Path, required=True, metavar="STORE.zarr", help="the store to create or update (STORE.zarr)"
+        "--out",
+        required=True,
+        metavar="STORE.zarr",
+        help="the store to create or update: a directory, or a URL (s3://bucket/prefix/val.zarr, gs://..., file://...)",
     )
     precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
     precompute.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="run on a Dask cluster instead of local processes: a scheduler address (tcp://host:8786), or "
-        "local:N for a LocalCluster of N single-threaded workers; the workers must see the images and the "
-        "store at the same paths (a shared filesystem). Needs the dask extra",
+        "local:N for a LocalCluster of N single-threaded workers; the workers read the images and write "
+        "their blocks straight into the store, so they must reach both at the same paths or URLs (object "
+        "storage, or a shared filesystem). Needs the dask extra",
+    )
+    precompute.add_argument(
+        "--block",
+        type=int,
+        default=DEFAULT_BLOCK,
+        metavar="K",
+        help=f"images per block (default: {DEFAULT_BLOCK}): a block is one object per array and one task, so a "
+        "store of N images is about 13 N / K objects; a rerun rewrites only the blocks that hold a changed "
+        "image. Fixed when the store is made",
     )
     precompute.add_argument(
         "--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)"
@@ -107,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also read back every entry that would be kept and recompute the ones whose chunks are missing or "
         "fail their checksum (what `verify` reports as corrupt); slower, as it decodes the whole store",
     )
+    precompute.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="take the store's lock from a job that is gone (killed on another machine; one killed on this "
+        "machine is noticed without it)",
+    )
+    _storage_option(precompute)
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")
     precompute.set_defaults(run=run_precompute)
 
@@ -120,13 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
             "when everything matches within the stored threshold dtype's stated error."
         ),
     )
-    check.add_argument("store", type=Path, help="the store (STORE.zarr)")
+    check.add_argument("store", help=STORE_HELP)
     check.add_argument(
-        "--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)"
+        "--images", metavar="DIR", help="image directory or URL (default: the one recorded in the store)"
     )
     check.add_argument(
-        "--annotations", type=Path, metavar="FILE.json", help="UFO json (default: the one recorded in the store)"
+        "--annotations", metavar="FILE.json", help="UFO json, path or URL (default: the one recorded in the store)"
     )
+    _storage_option(check)
     check.add_argument("--sample", type=int, metavar="K", help="check a random K entries instead of all")
     check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed)")
     check.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
@@ -134,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=run_verify)
 
     describe = commands.add_parser("info", help="what a store holds and how it was made")
-    describe.add_argument("store", type=Path, help="the store (STORE.zarr)")
-    describe.set_defaults(run=lambda args: print("\n".join(inspect.info(args.store))) or 0)
+    describe.add_argument("store", help=STORE_HELP)
+    _storage_option(describe)
+    describe.set_defaults(run=lambda args: print("\n".join(inspect.info(_store(args)))) or 0)
 
     picture = commands.add_parser(
         "show",
@@ -143,28 +168,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the image with its polygons and shrunk polygons, its probability map and its "
         "threshold map side by side, so that a person can see the targets are right.",
     )
-    picture.add_argument("store", type=Path, help="the store (STORE.zarr)")
+    picture.add_argument("store", help=STORE_HELP)
     picture.add_argument("name", help="the image's file name, as in the annotation file")
     picture.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="the PNG to write")
     picture.add_argument(
-        "--images", type=Path, metavar="DIR", help="image directory (default: the one recorded in the store)"
+        "--images", metavar="DIR", help="image directory or URL (default: the one recorded in the store)"
     )
+    _storage_option(picture)
     picture.set_defaults(run=run_show)
     return parser
+
+
+STORE_HELP = "the store: a directory (STORE.zarr) or a URL (s3://bucket/prefix/val.zarr)"
+
+
+def _storage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec storage option for every URL (repeatable), e.g. endpoint_url=http://127.0.0.1:9000, "
+        "anon=true, profile=NAME, client_kwargs.region_name=eu-west-1. Credentials and endpoint otherwise come "
+        "from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...)",
+    )
+
+
+def _store(args: argparse.Namespace) -> Location:
+    return Location.of(args.store, parse_storage_options(args.storage_option))
 
 
 def run_verify(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 1:
         raise ValueError(f"--sample must be at least 1, got {args.sample}")
+    store = _store(args)
     report = verify.verify(
-        args.store, args.images, args.annotations, args.sample, args.seed, args.jobs, progress=not args.quiet
+        store,
+        args.images and Location.of(args.images, store.options),
+        args.annotations and Location.of(args.annotations, store.options),
+        args.sample,
+        args.seed,
+        args.jobs,
+        progress=not args.quiet,
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:
-    inspect.show(args.store, args.name, args.out, args.images)
+    store = _store(args)
+    inspect.show(store, args.name, args.out, args.images and Location.of(args.images, store.options))
     print(f"wrote {args.out}")
     return 0
 
@@ -174,12 +227,16 @@ def run_precompute(args: argparse.Namespace) -> int:
         raise ValueError(f"--size must be at least 32, got {args.size}")
     if args.jobs == 0:
         raise ValueError("--jobs must not be 0 (use -1 for all cores)")
-    if not args.images.is_dir():
-        raise ValueError(f"{args.images}: --images is not a directory")
+    if args.block < 1:
+        raise ValueError(f"--block must be at least 1, got {args.block}")
+    options = parse_storage_options(args.storage_option)
+    images = Location.of(args.images, options)
+    if not images.is_dir():
+        raise ValueError(f"{images}: --images is not a directory")
     job = batch.Job(
-        images=args.images,
-        annotations=args.annotations,
-        out=args.out,
+        images=images,
+        annotations=Location.of(args.annotations, options),
+        out=Location.of(args.out, options),
         config=TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max),
         size=args.size,
         pad=args.pad,
@@ -188,7 +245,10 @@ def run_precompute(args: argparse.Namespace) -> int:
         recheck=args.recheck,
         dask=args.dask,
         jobs=args.jobs,
+        block=args.block,
+        storage_options=options,
         overwrite=args.overwrite,
+        break_lock=args.break_lock,
         progress=not args.quiet,
     )
     try:

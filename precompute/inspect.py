@@ -6,21 +6,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import zarr
 
 from ocr_targets.images import load_sample
+from ocr_targets.location import Location
 from ocr_targets.reader import open_store
-from ocr_targets.store import disk_usage
 from ocr_targets.ufo import parse_entry, read_ufo
 
 
-def info(path: Path) -> list[str]:
+def info(path: Location) -> list[str]:
     """Parameters, geometry, counts, size on disk, dtypes and provenance of a store."""
     store = open_store(path)
     attrs = store.attrs
-    group = zarr.open_group(path, mode="r")
     done = int(store.done().sum())
-    size = disk_usage(path)
+    size = store.location.disk_usage()
     settings = attrs["settings"]
     lines = [
         f"store        {path}",
@@ -30,24 +28,28 @@ def info(path: Path) -> list[str]:
         f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "
         f"{attrs['geometry']['pad']}",
         f"thresh_map   stored as {settings['thresh_dtype']} (max error {attrs['thresh_tolerance']:.1e})",
-        "images       " + (_image_cost(path, done) if store.has_images else "not stored (precompute --with-images)"),
+        "images       "
+        + (_image_cost(store.location, done) if store.has_images else "not stored (precompute --with-images)"),
+        f"blocks       {settings['block']} images per block: {-(-len(store) // settings['block'])} blocks, "
+        "one object per array each",
         f"made         {attrs['created']}, updated {attrs['updated']}, by ocr-targets {attrs['library_version']} "
         f"(algorithm {settings['algorithm_version']}, store schema {attrs['schema_version']})",
         f"sources      images {attrs['sources']['images']}",
         f"             annotations {attrs['sources']['annotations']}",
         "arrays",
     ]
-    for name, array in sorted(group.arrays()):
-        lines.append(f"  {name:<15}{str(array.dtype):<9}shape {array.shape}, chunks {array.chunks}")
+    for name, array in sorted(store.arrays.items()):
+        shards = f", shards {array.shards}" if array.shards else ""
+        lines.append(f"  {name:<15}{str(array.dtype):<9}shape {array.shape}, chunks {array.chunks}{shards}")
     return lines
 
 
-def _image_cost(path: Path, done: int) -> str:
-    size = disk_usage(path / "images")
+def _image_cost(store: Location, done: int) -> str:
+    size = (store / "images").disk_usage()
     return f"stored images, {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)"
 
 
-def show(path: Path, name: str, out: Path, images: Path | None = None) -> None:
+def show(path: Location, name: str, out: Path, images: Location | None = None) -> None:
     """Write a PNG: the image with its words (green) and shrunk polygons (red), the probability
     map and the threshold map, side by side, at the target geometry. The image is the store's
     own if it holds images, else the source file, decoded and transformed."""
@@ -56,8 +58,9 @@ def show(path: Path, name: str, out: Path, images: Path | None = None) -> None:
     if entry.image is not None:
         image = entry.image
     else:
-        images = images or Path(store.attrs["sources"]["images"])
-        annotation = parse_entry(name, read_ufo(Path(store.attrs["sources"]["annotations"]))[name])
+        sources = store.attrs["sources"]
+        images = images or Location.of(sources["images"], store.location.options)
+        annotation = parse_entry(name, read_ufo(Location.of(sources["annotations"], store.location.options))[name])
         sample = load_sample(images, annotation, store.size, store.pad)
         image = sample.letterbox.image(sample.image)
     picture = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

@@ -1,10 +1,12 @@
-"""The precompute job: hash every image, compute what changed in parallel, write the store."""
+"""The precompute job: hash every image, rewrite the blocks that changed in parallel, one task
+per block; the client alone marks blocks done."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
+import os
 import signal
 import threading
 import time
@@ -12,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Any
 
 from joblib import Parallel, delayed
 from tqdm import tqdm
@@ -21,7 +23,20 @@ from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
-from ocr_targets.store import Record, StoreWriter, disk_usage, write_entry
+from ocr_targets.location import Location
+from ocr_targets.store import (
+    DEFAULT_BLOCK,
+    STAGING,
+    Record,
+    StoreError,
+    StoreWriter,
+    entry_row,
+    layout,
+    open_arrays,
+    open_group,
+    read_rows,
+    write_block,
+)
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
 
 from . import cluster
@@ -79,9 +94,9 @@ class Stopped(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    images: Path
-    annotations: Path
-    out: Path
+    images: Location  # a folder, local or a URL (str and Path are taken too)
+    annotations: Location
+    out: Location
     config: TargetConfig = TargetConfig()
     size: int = 640
     pad: str = "center"
@@ -90,12 +105,38 @@ class Job:
     recheck: bool = False
     jobs: int = -1
     dask: str | None = None  # a scheduler address, or local:N; None: joblib on this machine
+    block: int = DEFAULT_BLOCK  # images per block: per shard, and per task
+    storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec's, for every URL
     overwrite: bool = False
+    break_lock: bool = False
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("images", "annotations", "out"):
+            object.__setattr__(self, name, Location.of(getattr(self, name), self.storage_options))
+
     @property
-    def report(self) -> Path:
-        return self.out.with_name(self.out.name + ".failures.json")
+    def report(self) -> Location:
+        """The failure report, beside the store."""
+        return Location(self.out.url + ".failures.json", self.out.options)
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What a task did with its block of ``length`` entries from ``start``: per entry it was
+    given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
+    or a Failure; ``disk_full`` if it could not write."""
+
+    start: int
+    length: int
+    outcomes: dict[int, str | Failure]
+    disk_full: str | None = None
+
+    @property
+    def flags(self) -> list[bool]:
+        """The block's done flags: entries it was not given (failed before) stay not done."""
+        outcomes = [self.outcomes.get(index) for index in range(self.start, self.start + self.length)]
+        return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
 
 
 def run(job: Job) -> Summary:
@@ -118,27 +159,30 @@ def run(job: Job) -> Summary:
         pad=job.pad,
         thresh_dtype=job.thresh_dtype,
         with_images=job.with_images,
-        sources={"images": str(job.images.resolve()), "annotations": str(job.annotations.resolve())},
+        block=job.block,
+        sources={"images": job.images.url, "annotations": job.annotations.url},
         overwrite=job.overwrite,
         version=__version__,
+        break_lock=job.break_lock,
     )
     summary = Summary(images=len(names))
     try:
-        pending = _plan(job, writer, entries, settings, summary)
+        tasks = _plan(job, writer, entries, settings, summary)
         run_id = uuid.uuid4().hex
-        results = _results(job, [(job, run_id, settings, *task) for task in pending])
-        bar = tqdm(total=len(pending), desc="computing", unit="img", disable=not job.progress)
+        results = _results(job, [(job, run_id, settings, *task) for task in tasks])
+        bar = tqdm(total=sum(len(task[3]) for task in tasks), desc="computing", unit="img", disable=not job.progress)
         try:
             for result in results:
-                bar.update()
-                if isinstance(result, Failure):
-                    if result.stage == "disk full":
-                        raise OSError(errno.ENOSPC, result.message)
-                    summary.failures.append(result)
-                else:
-                    with _signals_held():  # a done flag written is a done flag counted
-                        writer.mark_done(result)
-                        summary.computed += 1
+                bar.update(len(result.outcomes))
+                if result.disk_full:
+                    raise OSError(errno.ENOSPC, result.disk_full)
+                with _signals_held():  # done flags written are done flags counted
+                    writer.mark_done(result.start, result.flags)
+                    for outcome in result.outcomes.values():
+                        if isinstance(outcome, Failure):
+                            summary.failures.append(outcome)
+                        else:
+                            setattr(summary, outcome, getattr(summary, outcome) + 1)
         finally:
             bar.close()
             with warnings.catch_warnings():  # a stopped run: joblib counts the results left unused
@@ -156,18 +200,24 @@ def run(job: Job) -> Summary:
     return _finish(job, summary, start)
 
 
-def _results(job: Job, arguments: list[tuple]) -> Iterator[int | Failure]:
-    """``_compute(*a)`` of every task, as they complete: joblib processes here, or a Dask cluster."""
+def _results(job: Job, arguments: list[tuple]) -> Iterator[BlockResult]:
+    """``_write(*a)`` of every task, as they complete: joblib processes here, or a Dask cluster."""
     if job.dask:
-        yield from cluster.results(job.dask, _compute, arguments, _crashed)
+        yield from cluster.results(job.dask, _write, arguments, _crashed)
     else:
-        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(_compute)(*a) for a in arguments)
+        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(_write)(*a) for a in arguments)
 
 
-def _crashed(arguments: tuple, error: BaseException) -> Failure:
-    """A task that never returned (its workers kept dying): the image is reported, the run goes on."""
-    job, _, _, index, name, _ = arguments
-    return Failure(index, name, "targets", f"{job.images / name}: its task failed on the cluster ({error!r})")
+def _crashed(arguments: tuple, error: BaseException) -> BlockResult:
+    """A task that never returned (its workers kept dying): its images are reported, the run goes on."""
+    job, _, _, _, start, length, entries = arguments
+    return _failed(job, start, length, entries, f"its block's task failed on the cluster ({error!r})")
+
+
+def _failed(job: Job, start: int, length: int, entries: list[Entry], message: str) -> BlockResult:
+    return BlockResult(
+        start, length, {e[0]: Failure(e[0], e[1], "targets", f"{job.images / e[1]}: {message}") for e in entries}
+    )
 
 
 @contextlib.contextmanager
@@ -191,14 +241,18 @@ def _signals_held():
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: Summary) -> list:
-    """Hash every image; reuse an entry in place, move one whose content hash the store holds at
-    another index (reordered or renamed images), and return the rest, to compute."""
-    done, stored_hashes = writer.done_and_hashes()
-    held = {digest: index for index, (digest, flag) in enumerate(zip(stored_hashes, done, strict=True)) if flag}
-    pending: list[tuple[int, str, ImageAnnotation]] = []
-    moves: dict[int, int] = {}
-    names = writer.attributes["filenames"]
+Entry = tuple[int, str, ImageAnnotation, int | None]  # index, name, annotation, old index to carry from
+
+
+def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: Summary) -> list[tuple]:
+    """Hash every image and decide per block: a block whose every entry the store holds in
+    place is kept as it is; any other is rewritten by a task that computes its changed images
+    and carries the others over (from their old index: in place, or moved when images were
+    reordered or renamed). Returns the tasks: (block, start, length, entries)."""
+    done, stored = writer.state()
+    held = {digest: index for index, (digest, flag) in enumerate(zip(stored, done, strict=True)) if flag}
+    names = writer.filenames
+    planned: dict[int, Entry] = {}
     for index, name in enumerate(tqdm(names, desc="hashing", unit="img", disable=not job.progress, leave=False)):
         try:
             annotation = parse_entry(name, entries[name])
@@ -209,31 +263,86 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
         except ImageError as error:
             summary.failures.append(Failure(index, name, "image", str(error)))
             continue
-        source = index if index < len(done) and done[index] and stored_hashes[index] == digest else held.get(digest)
+        source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):
             source = None  # a damaged entry is computed afresh
-        if source == index:
-            summary.reused += 1
-        elif source is not None:
-            moves[index] = source
-            summary.moved += 1
-        else:
-            pending.append((index, name, annotation))
-    writer.arrange(moves, [index for index, _, _ in pending] + [failure.index for failure in summary.failures])
-    return pending
+        planned[index] = (index, name, annotation, source)
+    tasks, rewrite, sources = [], [], set()
+    for start in range(0, len(names), job.block):
+        block = [planned.get(index) for index in range(start, min(start + job.block, len(names)))]
+        if all(entry is None or entry[3] == entry[0] for entry in block):
+            summary.reused += sum(entry is not None for entry in block)  # kept as it is
+            continue
+        rewrite.append(start // job.block)
+        sources.update(entry[3] // job.block for entry in block if entry is not None and entry[3] is not None)
+        tasks.append((start // job.block, start, len(block), [entry for entry in block if entry is not None]))
+    writer.arrange(rewrite, sources, [failure.index for failure in summary.failures])
+    return tasks
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
     summary.failures.sort(key=lambda failure: failure.index)
     summary.seconds = time.perf_counter() - start
-    summary.store_bytes = disk_usage(job.out)
+    summary.store_bytes = job.out.disk_usage()
     if report:
         _write_report(job, summary)
     return summary
 
 
-def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annotation: ImageAnnotation) -> int | Failure:
-    """One image, in a worker: decode, transform, compute, write all but ``done``. Never raises.
+_ARRAYS: dict[tuple, tuple] = {}  # this worker's open arrays: (pid, store, run) -> (store's, staging's)
+
+
+def _arrays(job: Job, run_id: str) -> tuple[dict, dict | None]:
+    """The store's arrays and the staging copies' (None when there are none), opened once per
+    worker and run: opening reads every array's metadata."""
+    key = (os.getpid(), job.out.url, run_id)
+    if key not in _ARRAYS:
+        _ARRAYS.clear()
+        names = layout(job.size, job.thresh_dtype, job.with_images)
+        staging = job.out / STAGING
+        _ARRAYS[key] = (
+            open_arrays(open_group(job.out, "r+"), names),
+            open_arrays(open_group(staging), names) if (staging / "zarr.json").exists() else None,
+        )
+    return _ARRAYS[key]
+
+
+def _write(
+    job: Job, run_id: str, settings: str, block: int, start: int, length: int, entries: list[Entry]
+) -> BlockResult:
+    """One block, in a worker: carry over the entries the store holds, compute the others,
+    write the block's shards. Never raises: each image's problem is its Failure."""
+    arrays, staging = _arrays(job, run_id)
+    rows: list[dict | None] = [None] * length
+    outcomes: dict[int, str | Failure] = {}
+    carried = [entry for entry in entries if entry[3] is not None]
+    try:
+        old = read_rows(staging, [entry[3] for entry in carried], f"{job.out} staged block") if carried else []
+    except (StoreError, OSError, TypeError):  # the copy is damaged (or gone): compute them instead
+        old, carried = [], []
+    kept = {entry[0]: row for entry, row in zip(carried, old, strict=True)}
+    for index, name, annotation, source in entries:
+        if index in kept:
+            rows[index - start] = kept[index]
+            outcomes[index] = "reused" if source == index else "moved"
+            continue
+        outcome = _compute(job, settings, index, name, annotation)
+        if isinstance(outcome, Failure):
+            outcomes[index] = outcome
+        else:
+            rows[index - start] = outcome
+            outcomes[index] = "computed"
+    try:
+        write_block(arrays, block, start, rows)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:  # the run cannot go on: the client stops it
+            return BlockResult(start, length, outcomes, f"{job.out}: no space left on the device")
+        return _failed(job, start, length, entries, f"cannot write its block ({error})")
+    return BlockResult(start, length, outcomes)
+
+
+def _compute(job: Job, settings: str, index: int, name: str, annotation: ImageAnnotation) -> dict | Failure:
+    """One image's row of the store: decode, transform, compute.
 
     The hash is taken of the bytes this worker decoded, so an image edited during the
     run is stored with the hash of what was computed.
@@ -243,7 +352,6 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
     except ImageError as error:
         return Failure(index, name, "image", str(error))
     try:
-        targets = sample.targets(job.config)
         digest = image_digest(sample.data)
         record = Record(
             content_hash(digest, annotation, settings),
@@ -251,19 +359,14 @@ def _compute(job: Job, run_id: str, settings: str, index: int, name: str, annota
             sample.file_stat,
             sample.letterbox,
             sample.orientation,
-            targets,
+            sample.targets(job.config),
             sample.polygons,
             sample.ignore,
             sample.letterbox.image(sample.image) if job.with_images else None,
         )
-        write_entry(job.out, run_id, index, record, job.thresh_dtype, job.config)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:  # the run cannot go on: the parent stops it
-            return Failure(index, name, "disk full", f"{job.out}: no space left on the device")
-        return Failure(index, name, "targets", f"{job.images / name}: cannot write its entry ({error})")
-    except Exception as error:  # a bug: report it with the image, keep going
+        return entry_row(record, job.thresh_dtype, job.config)
+    except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
         return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")
-    return index
 
 
 def _write_report(job: Job, summary: Summary) -> None:
@@ -276,8 +379,8 @@ def _write_report(job: Job, summary: Summary) -> None:
     }
     try:
         if summary.failures:
-            job.report.write_text(json.dumps(report, indent=1) + "\n")
+            job.report.write_bytes((json.dumps(report, indent=1) + "\n").encode())
         else:
-            job.report.unlink(missing_ok=True)
+            job.report.delete()
     except OSError as error:
-        summary.report_error = f"{job.report}: cannot write the failure report ({error.strerror})"
+        summary.report_error = f"{job.report}: cannot write the failure report ({error.strerror or error})"

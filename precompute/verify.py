@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
+from ocr_targets.location import Location
 from ocr_targets.reader import TargetStore, open_store
 from ocr_targets.store import StoreError
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
@@ -37,7 +38,7 @@ class Check:
 
 @dataclass
 class Report:
-    store: Path
+    store: str
     checks: list[Check]
     missing: list[str]  # in the annotations, not in the store
     extra: list[str]  # in the store, not in the annotations
@@ -67,9 +68,9 @@ class Report:
 
 
 def verify(
-    path: Path,
-    images: Path | None = None,
-    annotations: Path | None = None,
+    path: str | Path | Location,
+    images: str | Path | Location | None = None,
+    annotations: str | Path | Location | None = None,
     sample: int | None = None,
     seed: int | None = None,
     jobs: int = -1,
@@ -77,8 +78,9 @@ def verify(
 ) -> Report:
     """Compare the store at ``path`` with the reference targets of its images (or of ``images``)."""
     store = open_store(path)
-    images = images or Path(store.attrs["sources"]["images"])
-    annotations = annotations or Path(store.attrs["sources"]["annotations"])
+    options = store.location.options
+    images = Location.of(images or store.attrs["sources"]["images"], options)
+    annotations = Location.of(annotations or store.attrs["sources"]["annotations"], options)
     entries = read_ufo(annotations)
     stored = set(store.filenames)
     missing = [name for name in entries if name not in stored]
@@ -92,10 +94,10 @@ def verify(
     tasks = (delayed(check_entry)(store, index, images, entries[store.filenames[index]]) for index in indices)
     results = Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
     checks = list(tqdm(results, total=len(indices), desc="verifying", unit="img", disable=not progress))
-    return Report(path, sorted(checks, key=lambda check: check.index), missing, extra, seed)
+    return Report(store.path, sorted(checks, key=lambda check: check.index), missing, extra, seed)
 
 
-def check_entry(store: TargetStore, index: int, images: Path, raw_entry: object) -> Check:
+def check_entry(store: TargetStore, index: int, images: Location, raw_entry: object) -> Check:
     """Everything about one entry that can be wrong, each problem said with the image's name."""
     check = Check(index, store.filenames[index])
     try:
@@ -105,16 +107,14 @@ def check_entry(store: TargetStore, index: int, images: Path, raw_entry: object)
     return check
 
 
-def _check_entry(check: Check, store: TargetStore, images: Path, raw_entry: object) -> None:
+def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: object) -> None:
     index, name = check.index, check.image
     if not store.is_done(index):
         check.problems.append("not computed (failed or interrupted precompute)")
         return
-    missing = store.missing_chunks(index)
+    missing = store.missing_objects(index)
     if missing:
-        check.problems.append(
-            "corrupt: chunk files missing: " + ", ".join(str(p.relative_to(store.path)) for p in missing)
-        )
+        check.problems.append("corrupt: objects missing: " + ", ".join(missing))
     entry = store[index]
     try:
         sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)

@@ -19,12 +19,12 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def made_store(dataset, tmp_path) -> tuple[Path, Path, Path]:
-    """The bundled sample precomputed: (images directory, annotation file, store)."""
+    """The bundled sample precomputed in three blocks of 4: (images directory, annotation file, store)."""
     from precompute import job
 
     images, annotations = dataset
     out = tmp_path / "targets.zarr"
-    job.run(job.Job(images, annotations, out, jobs=1, progress=False))
+    job.run(job.Job(images, annotations, out, jobs=1, block=4, progress=False))
     return images, annotations, out
 
 

@@ -10,3 +10,48 @@ def assert_same_targets(fast, reference):
     assert len(fast.shrunk_polygons) == len(reference.shrunk_polygons)
     for a, b in zip(fast.shrunk_polygons, reference.shrunk_polygons, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def assert_same_arrays(a, b, storage_options=None, ignore=()):
+    """Two stores (paths or URLs) equal array by array but ``ignore``, and their file lists
+    equal; the ragged arrays compared over the part any entry uses."""
+    from ocr_targets import open_store
+    from ocr_targets.store import RAGGED_ARRAYS
+
+    first, second = open_store(a, storage_options), open_store(b, storage_options)
+    assert first.filenames == second.filenames
+    assert first.arrays.keys() == second.arrays.keys()
+    for name, array in first.arrays.items():
+        if name in ignore:
+            continue
+        part = (slice(None), slice(0, 4096)) if name in RAGGED_ARRAYS else (slice(None),)
+        np.testing.assert_array_equal(array[part], second.arrays[name][part], err_msg=name)
+
+
+def inner_chunk(store, name: str, index: int, run: int = 0) -> tuple:
+    """Where entry ``index``'s inner chunk (run ``run`` along axis 1) lies in its shard of array
+    ``name`` of the local store ``store``: (shard path, offset, length), from the shard's index
+    (zarr v3 sharding, index at the end: two little-endian uint64 per inner chunk, then a crc32c)."""
+    import json
+    from pathlib import Path
+
+    meta = json.loads((Path(store) / name / "zarr.json").read_text())
+    shard_shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    inner = meta["codecs"][0]["configuration"]["chunk_shape"]
+    per_axis = [s // i for s, i in zip(shard_shape, inner, strict=True)]
+    block = shard_shape[0]
+    path = Path(store) / name / "c" / str(index // block)
+    path = path.joinpath(*["0"] * (len(shard_shape) - 1))
+    position = np.ravel_multi_index((index % block, run, *[0] * (len(shard_shape) - 2))[: len(per_axis)], per_axis)
+    data = path.read_bytes()
+    table = np.frombuffer(data[-(16 * int(np.prod(per_axis)) + 4) : -4], dtype="<u8").reshape(-1, 2)
+    offset, length = (int(value) for value in table[position])
+    return path, offset, length
+
+
+def flip_byte(store, name: str, index: int) -> None:
+    """Damage entry ``index``'s chunk of array ``name`` (its first inner chunk) in the middle."""
+    path, offset, length = inner_chunk(store, name, index)
+    data = bytearray(path.read_bytes())
+    data[offset + length // 2] ^= 0x40
+    path.write_bytes(bytes(data))

@@ -12,7 +12,8 @@ import ocr_targets.images as images_module
 from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
-from ocr_targets.store import StoreError
+from ocr_targets.location import Location
+from ocr_targets.store import StoreError, StoreLock
 from precompute import job as batch
 from precompute.cli import main
 
@@ -50,7 +51,6 @@ def test_dataloader_batches_equal_the_on_the_fly_collate(made_store, context):
     first = batches[0]
     assert first["images"].shape == (5, 3, 640, 640) and first["prob_maps"].shape == (5, 1, 640, 640)
     assert first["thresh_maps"].shape == (5, 1, 640, 640) and first["prob_masks"].shape == (5, 640, 640)
-    collate.close()
 
 
 def test_inference_mode_skips_the_maps(made_store):
@@ -130,14 +130,14 @@ def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, t
     out = tmp_path / "old.zarr"
     with monkeypatch.context() as old:
         old.setattr("ocr_targets.hashing.ALGORITHM_VERSION", "1")
-        old.setattr("ocr_targets.store.ALGORITHM_VERSION", "1")
+        old.setattr("ocr_targets.store._writer.ALGORITHM_VERSION", "1")
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     with pytest.raises(StoreError, match="12 of 12 entries are missing or stale.*ocr-targets precompute --images"):
         StoreCollate(out, UFODataset(images, annotations))
     summary = batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     assert (summary.computed, summary.reused) == (12, 0)
     assert open_store(out).attrs["settings"]["algorithm_version"] == ALGORITHM_VERSION
-    StoreCollate(out, UFODataset(images, annotations)).close()
+    StoreCollate(out, UFODataset(images, annotations))
 
 
 def test_mean_and_std_are_the_datasets_own(made_store):
@@ -174,7 +174,6 @@ def test_a_drop_in_serves_the_baselines_items_by_name(made_store):
         torch.testing.assert_close(batch[key], on_the_fly[key], rtol=0, atol=0)
     assert batch["image_path"] == [str(images / name) for name in batch["image_filename"]]
     assert batch["canonical_size"][2] == (1600, 1200) and batch["orientation"] == [1, 1, 1]
-    collate.close()
 
 
 def test_items_that_are_not_the_stored_sample_are_computed_and_reported(made_store, caplog):
@@ -206,21 +205,21 @@ def test_a_store_whose_sources_are_gone_needs_a_dataset_or_no_check(made_store, 
     images.rename(moved)
     with pytest.raises(StoreError, match="the sources it was made from are not here .*check=False"):
         StoreCollate(out)
-    StoreCollate(out, UFODataset(moved, annotations)).close()
+    StoreCollate(out, UFODataset(moved, annotations))
     collate = StoreCollate(out, check=False)
     assert collate([baseline_items(UFODataset(moved, annotations), [5])[0]])["prob_maps"].shape == (1, 1, 640, 640)
     assert collate.served == 1
-    with pytest.raises(TypeError, match="store is a path or a TargetStore"):
+    with pytest.raises(TypeError, match="store is a path, a URL or a TargetStore"):
         StoreCollate(UFODataset(moved, annotations), out)
 
 
-def test_a_store_in_use_refuses_a_writer(made_store):
+def test_a_store_being_written_is_refused_until_the_job_ends(made_store):
     images, annotations, out = made_store
-    collate = StoreCollate(out, UFODataset(images, annotations))
-    with pytest.raises(StoreError, match="another job is writing or reading this store"):
-        batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
-    collate.close()
-    assert batch.run(batch.Job(images, annotations, out, jobs=1, progress=False)).reused == 12
+    lock = StoreLock(Location.of(out))
+    with pytest.raises(StoreError, match=rf"a precompute job is writing this store \(process {os.getpid()} on "):
+        StoreCollate(out, UFODataset(images, annotations))
+    lock.release()
+    assert StoreCollate(out, UFODataset(images, annotations)).served == 0
 
 
 def test_fast_on_the_fly_collate_equals_the_reference_one(made_store):
@@ -235,12 +234,12 @@ def test_the_staleness_check_hashes_only_files_whose_stat_changed(made_store, mo
     reads = []
     real = images_module.read_image_bytes
     monkeypatch.setattr(images_module, "read_image_bytes", lambda path: reads.append(path.name) or real(path))
-    StoreCollate(out, UFODataset(images, annotations)).close()
+    StoreCollate(out, UFODataset(images, annotations))
     assert reads == []  # a stat per image, no file read
     touched = images / "icdar2015_img_6.jpg"
     recorded = touched.stat()
     os.utime(touched, ns=(recorded.st_atime_ns, recorded.st_mtime_ns + 10**9))
-    StoreCollate(out, UFODataset(images, annotations)).close()  # same bytes: re-hashed, found fresh
+    StoreCollate(out, UFODataset(images, annotations))  # same bytes: re-hashed, found fresh
     assert reads == ["icdar2015_img_6.jpg"]
 
     # The fingerprint's limit: new bytes of the same size, the recorded mtime put back. verify hashes in full.
@@ -248,6 +247,6 @@ def test_the_staleness_check_hashes_only_files_whose_stat_changed(made_store, mo
     data[-100] ^= 1
     touched.write_bytes(bytes(data))
     os.utime(touched, ns=(recorded.st_atime_ns, recorded.st_mtime_ns))
-    StoreCollate(out, UFODataset(images, annotations)).close()
+    StoreCollate(out, UFODataset(images, annotations))
     assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
     assert "icdar2015_img_6.jpg" in next(line for line in capsys.readouterr().out.splitlines() if "stale" in line)

@@ -188,5 +188,4 @@ def test_dataset_and_store_collate_batches_equal_the_baseline(parity):
             np.testing.assert_array_equal(collated["thresh_maps"][k, 0].numpy(), expected["thresh_map"])
             assert dataset[dataset.filenames.index(name)]["shape"] == expected["shape"]
             seen += 1
-    collate.close()
     assert seen == len(baseline)

@@ -1,10 +1,12 @@
 import json
 import re
+import shutil
 
 import cv2
 import pytest
 
 from precompute.cli import main
+from tests.helpers import flip_byte
 
 
 def verify(capsys, out, *extra):
@@ -37,39 +39,40 @@ ARRAYS = [
     "word_offsets",
     "word_coords",
     "word_ignore",
-    "done",
 ]
-
-
-def chunk_of(out, array, index):
-    """The first chunk file of image ``index`` in ``array``."""
-    base = out / array / "c" / str(index)
-    return base if base.is_file() else sorted(path for path in base.rglob("*") if path.is_file())[0]
 
 
 @pytest.mark.parametrize("array", ARRAYS)
 def test_a_flipped_byte_fails_and_names_the_image(made_store, capsys, array):
     _, _, out = made_store
-    chunk = chunk_of(out, array, 3)  # icdar2015_img_4.jpg, whose words are all ignored
-    data = bytearray(chunk.read_bytes())
-    data[len(data) // 2] ^= 0x10
-    chunk.write_bytes(bytes(data))
+    # wildreceipt_1.jpeg, in the third block with wildreceipt_2.jpeg; its words are never ignored:
+    # for that array, icdar2015_img_10.jpg's flags (an all-zero chunk is not written at all)
+    index, name = (9, "icdar2015_img_10.jpg") if array == "word_ignore" else (10, "wildreceipt_1.jpeg")
+    flip_byte(out, array, index)
     status, output = verify(capsys, out)
     assert status == 1
-    assert "corrupt" in verdict(output, "icdar2015_img_4.jpg") and "damaged chunk" in output
+    assert "corrupt" in verdict(output, name) and "damaged or unreadable" in output
     assert verdict(output, "wildreceipt_2.jpeg").endswith("ok")
 
 
 @pytest.mark.parametrize("array", ARRAYS)
-def test_a_deleted_chunk_fails_and_names_the_image(made_store, capsys, array):
+def test_a_deleted_object_fails_and_names_the_images_of_its_block(made_store, capsys, array):
     _, _, out = made_store
-    chunk_of(out, array, 3).unlink()  # icdar2015_img_4.jpg
+    shard = out / array / "c" / "2"
+    shutil.rmtree(shard)  # the block of icdar2015_img_9, img_10, wildreceipt_1, wildreceipt_2
     status, output = verify(capsys, out)
     assert status == 1
-    line = verdict(output, "icdar2015_img_4.jpg")
-    assert not line.endswith("ok")
-    expected = {"done": "not computed", "word_ignore": "differs: words"}.get(array, f"chunk files missing: {array}/c/3")
+    line = verdict(output, "icdar2015_img_10.jpg" if array == "word_ignore" else "wildreceipt_1.jpeg")
+    expected = "differs: words" if array == "word_ignore" else f"objects missing: {out}/{array}/c/2/0"
     assert expected in line
+    assert verdict(output, "icdar2015_img_1.jpg").endswith("ok")
+
+
+def test_deleted_done_flags_read_as_not_computed(made_store, capsys):
+    _, _, out = made_store
+    (out / "done" / "c" / "0").unlink()
+    status, output = verify(capsys, out)
+    assert status == 1 and "not computed" in verdict(output, "icdar2015_img_1.jpg")
 
 
 def test_edited_image_and_annotation_are_stale(made_store, capsys):
@@ -117,7 +120,10 @@ def test_info_says_what_is_in_the_store(made_store, capsys):
     assert "images       12 (12 done, 0 not computed)" in output
     assert "shrink_ratio=0.4, thresh_min=0.3, thresh_max=0.7" in output
     assert "640x640" in output and "stored as float32" in output and "ocr-targets 0.1.0" in output
-    assert re.search(r"binary_maps\s+uint8\s+shape \(12, 3, 640, 640\), chunks \(1, 3, 640, 640\)", output)
+    assert re.search(
+        r"binary_maps\s+uint8\s+shape \(12, 3, 640, 640\), chunks \(1, 3, 640, 640\), shards \(4, 3, 640, 640\)", output
+    )
+    assert "4 images per block: 3 blocks" in output
     assert re.search(r"size on disk \d+\.\d MiB", output)
 
 

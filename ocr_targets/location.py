@@ -1,0 +1,173 @@
+"""Where a file or folder lives: a local path or an fsspec URL (``s3://bucket/key``,
+``gs://...``, ``file://...``), with the storage options that reach it.
+
+Everything is read and written through fsspec (the store's arrays through zarr's fsspec
+store), so credentials and endpoints come from the usual environment
+(``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...) unless storage options say otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import zarr
+import zarr.storage
+from fsspec.core import url_to_fs
+
+
+@dataclass(frozen=True)
+class Location:
+    """A path or URL, and the fsspec storage options for it (e.g. ``endpoint_url``)."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, where: str | Path | Location, options: dict[str, Any] | None = None) -> Location:
+        if isinstance(where, Location):
+            return where
+        text = str(where)
+        if "://" not in text:
+            text = str(Path(text).absolute())
+        return cls(text.rstrip("/") or "/", dict(options or {}))
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __truediv__(self, name: str) -> Location:
+        return Location(f"{self.url}/{name}", self.options)
+
+    @property
+    def name(self) -> str:
+        """The last component: a file's name."""
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0] if "://" in self.url else "file"
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme in ("file", "local")
+
+    @cached_property
+    def _fs_path(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        return url_to_fs(self.url, **self.options)
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return self._fs_path[0]
+
+    @property
+    def path(self) -> str:
+        """The path within :attr:`fs` (for a local location, an absolute file path)."""
+        return self._fs_path[1]
+
+    def __getstate__(self) -> dict:
+        return {"url": self.url, "options": self.options}  # each process makes its own filesystem
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def read_bytes(self) -> bytes:
+        return self.fs.cat_file(self.path)
+
+    def read_with_stat(self) -> tuple[bytes, tuple[int, int]]:
+        """The bytes, and (size, mtime in ns) as they were when read: what tells later whether the
+        object changed without reading it again."""
+        if self.is_local:
+            with open(self.path, "rb") as file:
+                stat = os.fstat(file.fileno())
+                return file.read(), (stat.st_size, stat.st_mtime_ns)
+        stat = self.stat()
+        return self.read_bytes(), stat
+
+    def stat(self) -> tuple[int, int]:
+        """(size, modification time in ns); FileNotFoundError if there is nothing there."""
+        if self.is_local:
+            stat = os.stat(self.path)
+            return stat.st_size, stat.st_mtime_ns
+        info = self.fs.info(self.path)
+        if info.get("type") == "directory":
+            raise IsADirectoryError(self.url)
+        return int(info["size"]), int(self.fs.modified(self.path).timestamp() * 1e9)
+
+    def write_bytes(self, data: bytes, exclusive: bool = False) -> None:
+        """Write the whole object; ``exclusive``: only if nothing is there yet (FileExistsError).
+
+        Object stores replace an object whole on a write, so a reader never sees half of one;
+        locally the bytes go to a temporary file renamed into place.
+        """
+        if self.is_local:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if exclusive:
+                with open(self.path, "xb") as file:
+                    file.write(data)
+                return
+            partial = f"{self.path}.partial"
+            with open(partial, "wb") as file:
+                file.write(data)
+            os.replace(partial, self.path)
+            return
+        self.fs.pipe_file(self.path, data, mode="create" if exclusive else "overwrite")
+
+    def exists(self) -> bool:
+        return self.fs.exists(self.path)
+
+    def is_dir(self) -> bool:
+        return self.fs.isdir(self.path)
+
+    def delete(self, recursive: bool = False) -> None:
+        """Remove the object (or, ``recursive``, everything under this prefix); nothing there is fine."""
+        try:
+            self.fs.rm(self.path, recursive=recursive)
+        except FileNotFoundError:
+            pass
+
+    def copy_to(self, target: Location) -> None:
+        """Copy every object under this prefix to ``target`` (server-side on object stores)."""
+        if self.is_local:
+            Path(target.path).parent.mkdir(parents=True, exist_ok=True)
+        self.fs.copy(self.path, target.path, recursive=True)
+
+    def disk_usage(self) -> int:
+        """Bytes of every object under this prefix."""
+        return int(self.fs.du(self.path)) if self.exists() else 0
+
+    def zarr_store(self, read_only: bool = False) -> zarr.abc.store.Store:
+        """The zarr store at this prefix: a LocalStore on a local disk, else fsspec's."""
+        if self.is_local:
+            return zarr.storage.LocalStore(self.path, read_only=read_only)
+        return zarr.storage.FsspecStore.from_url(self.url, storage_options=self.options, read_only=read_only)
+
+
+def parse_storage_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--storage-option``) as fsspec options; a dotted key nests
+    (``client_kwargs.region_name=eu-west-1``); true/false and numbers are read as such."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        target = options
+        *parents, last = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = _value(value)
+    return options
+
+
+def _value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

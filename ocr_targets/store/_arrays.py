@@ -1,0 +1,187 @@
+"""The store's arrays: opening them, writing a block, reading entries, all I/O of a call at once.
+
+zarr-python with the ``zarrs`` codec pipeline (Rust: sharding, Zstd and the checksums
+decoded in parallel), on zarr's local or fsspec store. Every helper here gathers its reads
+or writes into one event-loop call, so a batch's chunks are fetched concurrently (byte
+ranges of the shards) and a call's overhead is paid once, not per chunk. zarr-python,
+unlike TensorStore, survives the ``fork`` of a DataLoader's workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.core.sync import sync
+
+from ..config import TargetConfig
+from ..geometry import Letterbox
+from ..location import Location
+from ..maps import Targets
+from ._errors import StoreError
+from ._layout import MAX_POINTS, MAX_POLYGONS, RAGGED_ARRAYS, encode_thresh
+
+ENGINE = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def open_group(store: Location, mode: str = "r") -> zarr.Group:
+    """The store's root group (``mode`` as zarr's: r, r+, a, w)."""
+    return zarr.open_group(store=store.zarr_store(read_only=mode == "r"), mode=mode, zarr_format=3)
+
+
+def open_arrays(group: zarr.Group, names: Iterable[str]) -> dict[str, zarr.Array]:
+    """The arrays ``names`` of ``group``, each with the zarrs pipeline (chosen when an array opens)."""
+    with zarr.config.set(ENGINE):
+        try:
+            return {name: group[name] for name in names}
+        except KeyError as error:
+            raise StoreError(f"{group.store}: array {error} is missing; rerun with --overwrite to rebuild") from None
+
+
+def gather(calls: Iterable[Coroutine], what: object) -> list[Any]:
+    """Run zarr's async calls together and return their results. A full disk or another OS
+    error stays OSError (the job acts on ENOSPC); a chunk that fails its checksum, or an
+    unreadable object, becomes StoreError naming ``what``."""
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(*calls)
+
+    try:
+        return sync(together())
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
+        if isinstance(error, OSError) and error.errno is not None:
+            raise
+        # zarrs reports a failed checksum as an OSError without a number, a failed write with the
+        # OS error in its message
+        code = _OS_ERROR.search(str(error))
+        number = int(code.group(1)) if code else errno.ENOSPC if "No space left" in str(error) else None
+        if number is not None:
+            raise OSError(number, f"{os.strerror(number)} ({what}: {error})") from None
+        raise StoreError(f"{what}: damaged or unreadable ({error})") from None
+
+
+def read(array: zarr.Array, selection: Any) -> Coroutine:
+    return array.async_array.getitem(selection)
+
+
+def block_object(name: str, rank: int, block: int) -> str:
+    """The key, within the store, of block ``block``'s shard of an array ``name`` of ``rank`` axes."""
+    return f"{name}/c/{block}" + "/0" * (rank - 1)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a task computed for one image."""
+
+    content_hash: str
+    image_digest: bytes
+    file_stat: tuple[int, int]
+    letterbox: Letterbox
+    orientation: int
+    targets: Targets
+    words: list[np.ndarray]  # (N, 2) float32, target coordinates
+    ignore: list[bool]
+    image: np.ndarray | None  # (S, S, 3) uint8 with --with-images
+
+
+def entry_row(record: Record, thresh_dtype: str, config: TargetConfig) -> dict[str, np.ndarray]:
+    """One entry's values in every array but ``done``: fixed-shape rows, and the ragged ones
+    (offsets, points, ignore flags) as long as the entry needs."""
+    targets = record.targets
+    row = {
+        "binary_maps": np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask]),
+        "thresh_map": encode_thresh(targets.thresh_map, thresh_dtype, config),
+        "matrices": np.stack([record.letterbox.matrix, record.letterbox.inverse_matrix]),
+        "image_info": np.array(
+            [*record.letterbox.original_size, record.orientation, len(targets.shrunk_polygons), len(record.words)],
+            dtype=np.int32,
+        ),
+        "content_hash": np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8),
+        "image_digest": np.frombuffer(record.image_digest, dtype=np.uint8),
+        "file_stat": np.array(record.file_stat, dtype=np.int64),
+        **_ragged("shrunk", targets.shrunk_polygons, np.int32),
+        **_ragged("word", record.words, np.float32),
+        "word_ignore": np.array(record.ignore, dtype=np.uint8),
+    }
+    if record.image is not None:
+        row["images"] = record.image
+    return row
+
+
+def _ragged(prefix: str, polygons: list[np.ndarray], dtype: type) -> dict[str, np.ndarray]:
+    offsets = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int32)
+    if len(polygons) > MAX_POLYGONS or offsets[-1] > MAX_POINTS:
+        raise ValueError(
+            f"{len(polygons)} {prefix} polygons of {offsets[-1]} points exceed the store's capacity "
+            f"({MAX_POLYGONS} polygons, {MAX_POINTS} points per image)"
+        )
+    points = [np.asarray(p).reshape(-1, 2) for p in polygons]
+    coords = np.concatenate(points).astype(dtype) if points else np.zeros((0, 2), dtype=dtype)
+    return {f"{prefix}_offsets": offsets, f"{prefix}_coords": coords}
+
+
+def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Sequence[dict | None]) -> None:
+    """Write the entries ``start ..`` of block ``block`` (None: an entry that failed, left zero) as
+    one shard per array. The block's old shards are deleted first, so nothing of an earlier,
+    longer entry survives and no old shard is read back to be merged."""
+    store = next(iter(arrays.values())).store
+    what = f"{store} block {block}"
+    gather([store.delete(block_object(name, array.ndim, block)) for name, array in arrays.items()], what)
+    writes = []
+    for name, array in arrays.items():
+        run = array.chunks[1]  # ragged arrays: whole inner chunks only
+        longest = max((len(row[name]) for row in rows if row is not None), default=0)
+        length = min(-(-longest // run) * run, array.shape[1])
+        if not length:
+            continue  # nothing but fill values: no object at all
+        values = np.zeros((len(rows), length, *array.shape[2:]), dtype=array.dtype)
+        for position, row in enumerate(rows):
+            if row is not None:
+                values[position, : len(row[name])] = row[name]
+        writes.append(array.async_array.setitem((slice(start, start + len(rows)), slice(0, length)), values))
+    gather(writes, what)
+
+
+def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: object) -> list[dict[str, np.ndarray]]:
+    """Entries ``indices``' values in every array of ``arrays``, as :func:`entry_row` makes them."""
+    fixed = [name for name in arrays if name not in RAGGED_ARRAYS]
+    values = iter(gather([read(arrays[name], index) for index in indices for name in fixed], what))
+    rows = [{name: next(values) for name in fixed} for _ in indices]
+    counts = [[int(count) for count in row["image_info"][3:5]] for row in rows]
+    offsets = iter(
+        gather(
+            [
+                read(arrays[f"{prefix}_offsets"], (index, slice(0, count + 1)))
+                for index, pair in zip(indices, counts, strict=True)
+                for prefix, count in zip(("shrunk", "word"), pair, strict=True)
+            ],
+            what,
+        )
+    )
+    for row in rows:
+        row["shrunk_offsets"], row["word_offsets"] = next(offsets), next(offsets)
+    ragged = iter(
+        gather(
+            [
+                call
+                for index, row in zip(indices, rows, strict=True)
+                for call in (
+                    read(arrays["shrunk_coords"], (index, slice(0, int(row["shrunk_offsets"][-1])))),
+                    read(arrays["word_coords"], (index, slice(0, int(row["word_offsets"][-1])))),
+                    read(arrays["word_ignore"], (index, slice(0, len(row["word_offsets"]) - 1))),
+                )
+            ],
+            what,
+        )
+    )
+    for row in rows:
+        row["shrunk_coords"], row["word_coords"], row["word_ignore"] = next(ragged), next(ragged), next(ragged)
+    return rows

@@ -1,0 +1,107 @@
+"""The store's layout: which arrays, their shapes, shards and codecs, and the threshold map's dtypes.
+
+zarr v3, every array sharded by blocks of K images along its first axis (``--block K``,
+64 by default): one object per array per block, so a store of N images is O(N / K)
+objects, and one task writes whole shards, never sharing one with another task. Inside
+a shard, each image is its own inner chunk (ragged arrays: runs of 1024 polygons or
+8192 points), Zstd with a checksum, so a reader fetches only the bytes of the images it
+reads, and a corrupted chunk fails to decode instead of decoding to garbage. N images,
+S the target side:
+
+    binary_maps      (N, 3, S, S) uint8   prob_map, prob_mask, thresh_mask (0/1, lossless)
+    thresh_map       (N, S, S)    float32 | float16 | uint8 (see THRESH_DTYPES)
+    matrices         (N, 2, 3, 3) float64 forward (original -> target) and inverse matrix
+    image_info       (N, 5)       int32   original height, width, EXIF orientation, shrunk polygons, words
+    content_hash     (N, 32)      uint8   SHA-256 of image bytes, words, parameters, algorithm
+    image_digest     (N, 32)      uint8   SHA-256 of the image file's bytes
+    file_stat        (N, 2)       int64   the image file's size and mtime (ns) when it was read, so
+                                          a check can skip hashing files that have not changed
+    shrunk_offsets   (N, P)       int32   polygon k is shrunk_coords[i, offsets[k]:offsets[k + 1]]
+    shrunk_coords    (N, Q, 2)    int32   the shrunk polygons' points, flat (ragged per image)
+    word_offsets     (N, P)       int32   the words as the dataset hands them to the collate
+    word_coords      (N, Q, 2)    float32   (target coordinates, after the word filters), flat
+    word_ignore      (N, P)       uint8   1 for a word ignored in the DB masks
+    images           (N, S, S, 3) uint8   only with --with-images: the image as the validation
+                                          transform leaves it, before Normalize
+    done             (N,)         uint8   1 once the entry's block is written; chunks of 65536,
+                                          not sharded: only the job's client writes it
+
+Beside the arrays: ``filenames.json`` (the dataset order; out of the root attributes, which
+every zarr open reads) and, while a job writes, the lock object ``.lock``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..config import TargetConfig
+
+SCHEMA_VERSION = 3
+BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
+MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
+THRESH_DTYPES = ("float32", "float16", "uint8")
+LEGACY_PAD = "top-left"  # the geometry of stores made before the pad was recorded
+DEFAULT_BLOCK = 64
+DONE_CHUNK = 65536
+# Per image at most 16 runs of 1024 polygon offsets and 16 runs of 8192 points: a shard's
+# index then stays at 16 entries per image, and runs never written cost nothing.
+OFFSET_RUN, POINT_RUN, RUNS = 1024, 8192, 16
+MAX_POLYGONS = OFFSET_RUN * RUNS - 1
+MAX_POINTS = POINT_RUN * RUNS
+ZSTD_LEVEL = 3
+
+
+class ArraySpec(NamedTuple):
+    tail: tuple[int, ...]  # the shape after N
+    dtype: str
+    run: int | None = None  # ragged arrays: the inner chunk's length along axis 1
+
+
+def layout(size: int, thresh_dtype: str, with_images: bool) -> dict[str, ArraySpec]:
+    """Every sharded array of a store."""
+    offsets, points = (MAX_POLYGONS + 1,), (MAX_POINTS, 2)
+    arrays = {
+        "binary_maps": ArraySpec((3, size, size), "uint8"),
+        "thresh_map": ArraySpec((size, size), thresh_dtype),
+        "matrices": ArraySpec((2, 3, 3), "float64"),
+        "image_info": ArraySpec((5,), "int32"),
+        "content_hash": ArraySpec((32,), "uint8"),
+        "image_digest": ArraySpec((32,), "uint8"),
+        "file_stat": ArraySpec((2,), "int64"),
+        "shrunk_offsets": ArraySpec(offsets, "int32", OFFSET_RUN),
+        "shrunk_coords": ArraySpec(points, "int32", POINT_RUN),
+        "word_offsets": ArraySpec(offsets, "int32", OFFSET_RUN),
+        "word_coords": ArraySpec(points, "float32", POINT_RUN),
+        "word_ignore": ArraySpec(offsets, "uint8", OFFSET_RUN),
+    }
+    if with_images:
+        arrays["images"] = ArraySpec((size, size, 3), "uint8")
+    return arrays
+
+
+RAGGED_ARRAYS = tuple(name for name, spec in layout(1, "float32", False).items() if spec.run)
+
+
+def thresh_tolerance(dtype: str, config: TargetConfig) -> float:
+    """The largest absolute error that storing the threshold map as ``dtype`` adds."""
+    if dtype == "float32":
+        return 1e-6
+    if dtype == "float16":
+        return float(np.finfo(np.float16).eps) * config.thresh_max / 2 + 1e-6  # half a float16 step below 1
+    return (config.thresh_max - config.thresh_min) / 510 + 1e-6  # half of one of 255 steps
+
+
+def encode_thresh(thresh_map: np.ndarray, dtype: str, config: TargetConfig) -> np.ndarray:
+    if dtype == "uint8":
+        scaled = (thresh_map - config.thresh_min) * (255 / (config.thresh_max - config.thresh_min))
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return thresh_map.astype(dtype)
+
+
+def decode_thresh(stored: np.ndarray, config: TargetConfig) -> np.ndarray:
+    if stored.dtype == np.uint8:
+        step = np.float32((config.thresh_max - config.thresh_min) / 255)
+        return stored.astype(np.float32) * step + np.float32(config.thresh_min)
+    return stored.astype(np.float32)

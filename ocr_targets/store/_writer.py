@@ -1,0 +1,312 @@
+"""Creating and updating a store: the job's client owns the layout, its tasks write whole blocks.
+
+A run goes: :meth:`StoreWriter.open` (lock, check or create), :meth:`StoreWriter.state` (what
+the store holds), :meth:`StoreWriter.arrange` (lay it out for the new file list), the tasks
+(:func:`write_block`, each rewriting one block), :meth:`StoreWriter.mark_done` per finished
+block, :meth:`StoreWriter.close`.
+
+Crash safety: an entry is trusted only while its done flag is 1. ``arrange`` clears the flags
+of every block it will rewrite before anything of it changes, and copies the old shards of
+the blocks that entries are carried from into ``.staging/`` first, so a task (or Dask's
+rerun of it) always reads carried entries from a copy nothing writes to. The client sets the
+flags of a block only after its task has written all of it. A killed run leaves cleared
+flags and a staging folder; the next run deletes the folder and recomputes those entries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from ..config import ALGORITHM_VERSION, TargetConfig
+from ..location import Location
+from ._arrays import block_object, gather, open_arrays, open_group, read, read_rows
+from ._errors import StoreError
+from ._layout import (
+    DONE_CHUNK,
+    LEGACY_PAD,
+    RAGGED_ARRAYS,
+    SCHEMA_VERSION,
+    ZSTD_LEVEL,
+    ArraySpec,
+    layout,
+    thresh_tolerance,
+)
+from ._lock import LOCK, StoreLock
+
+STAGING = ".staging"
+FILENAMES = "filenames.json"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def read_attributes(store: Location) -> dict | None:
+    """The store's root attributes, or None where there is no zarr store yet."""
+    try:
+        root = json.loads((store / "zarr.json").read_bytes())
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise StoreError(f"{store}: is a file, not a store (a STORE.zarr directory)") from None
+    except (ValueError, OSError) as error:
+        raise StoreError(f"{store}/zarr.json: unreadable ({error})") from None
+    attributes = root.get("attributes", {}).get("ocr_targets") if isinstance(root, dict) else None
+    if attributes is None:
+        raise StoreError(f"{store}: a zarr store, but not one written by ocr-targets; choose another --out")
+    return attributes
+
+
+class StoreWriter:
+    """A store opened for writing by the job's client, locked until :meth:`close`."""
+
+    def __init__(
+        self,
+        store: Location,
+        lock: StoreLock,
+        filenames: list[str],
+        attributes: dict,
+        group: zarr.Group,
+    ) -> None:
+        self.location = store
+        self.lock = lock
+        self.filenames = filenames  # the new file list, written by ``arrange`` with ...
+        self.attributes = attributes  # ... the root attributes
+        self.block: int = attributes["settings"]["block"]
+        self.group = group
+        names = layout(
+            attributes["settings"]["size"],
+            attributes["settings"]["thresh_dtype"],
+            attributes["settings"]["with_images"],
+        )
+        self.arrays = open_arrays(group, names)  # every array but done, at its length before ``arrange``
+        self.done = open_arrays(group, ["done"])["done"]
+
+    @classmethod
+    def open(
+        cls,
+        store: Location,
+        filenames: Sequence[str],
+        *,
+        config: TargetConfig,
+        size: int,
+        pad: str,
+        thresh_dtype: str,
+        with_images: bool,
+        block: int,
+        sources: dict[str, str],
+        overwrite: bool,
+        version: str,
+        break_lock: bool = False,
+    ) -> StoreWriter:
+        """Open ``store`` for writing, locked; :meth:`arrange` then lays it out for ``filenames``."""
+        settings = {
+            "config": config.to_dict(),
+            "size": size,
+            "pad": pad,
+            "algorithm_version": ALGORITHM_VERSION,
+            "thresh_dtype": thresh_dtype,
+            "with_images": with_images,
+            "block": block,
+        }
+        if store.is_local and store.exists() and not store.is_dir():
+            raise StoreError(f"{store}: exists and is not a directory; choose another --out")
+        stored = read_attributes(store)
+        if stored is None and store.is_dir() and any(_children(store)):
+            raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
+        if stored is not None and not overwrite:
+            _check_compatible(store, stored, settings)
+        try:
+            store.fs.makedirs(store.path, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"{store}: cannot create the store ({error})") from None
+        lock = StoreLock(store, break_lock)
+        try:
+            (store / STAGING).delete(recursive=True)  # what a killed run left half done
+            fresh = stored is None or overwrite
+            if fresh:
+                for child in _children(store):
+                    (store / child).delete(recursive=True)
+            group = open_group(store, "a")
+            for name, spec in layout(size, thresh_dtype, with_images).items():
+                _lay_out(group, name, spec, block, fresh)
+            if fresh:
+                group.create_array(
+                    "done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0, compressors=_zstd()
+                )
+            attributes = {
+                "schema_version": SCHEMA_VERSION,
+                "library_version": version,
+                "settings": settings,
+                "geometry": {
+                    "size": size,
+                    "resize": "longest side to size, linear interpolation, sides rounded",
+                    "pad": f"zeros to size x size, {'centered' if pad == 'center' else 'at the bottom and right'}",
+                    "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
+                    "moved by the forward matrix, float32; words that vanish dropped",
+                },
+                "binary_maps": ["prob_map", "prob_mask", "thresh_mask"],
+                "thresh_tolerance": thresh_tolerance(thresh_dtype, config),
+                "sources": sources,
+                "created": _now() if fresh else stored["created"],
+                "updated": _now(),
+                "images": len(filenames),
+            }
+            writer = cls(store, lock, list(filenames), attributes, group)
+        except BaseException:
+            lock.release()
+            raise
+        return writer
+
+    @property
+    def count(self) -> int:
+        """Entries the store held before this run."""
+        return self.done.shape[0]
+
+    def state(self) -> tuple[np.ndarray, list[str]]:
+        """Every held entry's done flag and content hash; an entry whose block cannot be read
+        counts as not done (it is recomputed)."""
+        flags = self._flags()
+        blocks = range(0, self.count, self.block)
+        hashes = self.arrays["content_hash"]
+        try:
+            digests = gather([read(hashes, slice(None))], f"{self.location} content_hash")[0]
+        except StoreError:  # one block is damaged: read them one by one, to know which
+            digests = np.zeros((self.count, 32), dtype=np.uint8)
+            for start in blocks:
+                try:
+                    digests[start : start + self.block] = gather([read(hashes, slice(start, start + self.block))], "")[
+                        0
+                    ]
+                except StoreError:
+                    flags[start : start + self.block] = 0
+        return flags, [bytes(row).hex() for row in digests]
+
+    def _flags(self) -> np.ndarray:
+        try:
+            return np.array(gather([read(self.done, slice(None))], f"{self.location} done flags")[0])
+        except StoreError:  # damaged: nothing is trusted, everything is recomputed
+            (self.location / "done" / "c").delete(recursive=True)
+            return np.zeros(self.count, dtype=np.uint8)
+
+    def damage(self, index: int) -> str | None:
+        """What is wrong with held entry ``index`` (an object missing, or one that fails its
+        checksum), or None: the full check ``precompute --recheck`` makes of what it keeps."""
+        missing = missing_objects(self.location, self.arrays, index, self.block)
+        if missing:
+            return f"{missing[0]}: object missing"
+        try:
+            read_rows(self.arrays, [index], f"{self.location} entry {index}")
+        except StoreError as error:
+            return str(error)
+        return None
+
+    def arrange(self, rewrite: Iterable[int], sources: Iterable[int], invalid: Iterable[int]) -> None:
+        """Lay the store out for its new file list: the old blocks in ``sources`` (entries are
+        carried from them) are copied to ``.staging/``, the entries of the blocks in ``rewrite``
+        and those in ``invalid`` are marked not done, the arrays take the new length (cut blocks
+        are deleted), and the file list and root attributes are written."""
+        count, block = len(self.filenames), self.block
+        sources = sorted(set(sources))
+        if sources:
+            staging = self.location / STAGING
+            for name in ["zarr.json", *(f"{array}/zarr.json" for array in self.arrays)]:
+                (staging / name).write_bytes((self.location / name).read_bytes())
+            for name in self.arrays:
+                for source in sources:
+                    shard = self.location / name / "c" / str(source)
+                    if shard.exists():
+                        shard.copy_to(staging / name / "c" / str(source))
+        before = self._flags()
+        flags = before.copy()
+        for start in {b * block for b in rewrite}:
+            flags[start : start + block] = 0
+        flags[[index for index in invalid if index < len(flags)]] = 0
+        flags[count:] = 0  # entries cut now must not come back as done if the store grows again
+        if not np.array_equal(flags, before):
+            self.done[:] = flags
+        if count != self.count:
+            for array in [*self.arrays.values(), self.done]:
+                array.resize((count, *array.shape[1:]))  # zarr deletes the shards it cuts
+        names = json.dumps(self.filenames).encode()
+        if not (self.location / FILENAMES).exists() or (self.location / FILENAMES).read_bytes() != names:
+            (self.location / FILENAMES).write_bytes(names)
+        self.group.update_attributes({"ocr_targets": self.attributes})
+
+    def mark_done(self, start: int, flags: Sequence[int]) -> None:
+        """Set the done flags of the entries ``start ..`` of a block its task has written."""
+        self.done[start : start + len(flags)] = np.asarray(flags, dtype=np.uint8)
+
+    def close(self) -> None:
+        (self.location / STAGING).delete(recursive=True)
+        self.lock.release()
+
+
+def _zstd() -> ZstdCodec:
+    return ZstdCodec(level=ZSTD_LEVEL, checksum=True)
+
+
+def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: bool) -> None:
+    """Create array ``name`` (empty: ``arrange`` gives it its length), or check the one there."""
+    inner = (1, spec.run, *spec.tail[1:]) if spec.run else (1, *spec.tail)
+    if not fresh:
+        array = group.get(name)
+        if array is None or array.shards != (block, *spec.tail) or array.chunks != inner or array.dtype != spec.dtype:
+            raise StoreError(
+                f"{group.store}: array {name} is missing or laid out otherwise than this schema; "
+                "rerun with --overwrite to rebuild it"
+            )
+        return
+    group.create_array(
+        name,
+        shape=(0, *spec.tail),
+        dtype=spec.dtype,
+        chunks=inner,
+        shards=(block, *spec.tail),
+        fill_value=0,
+        compressors=_zstd(),
+    )
+
+
+def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
+    """The shard objects that entry ``index`` (of a block of ``block``) needs but that are not
+    there: read, they would be zeros. The ragged arrays' only where it has polygons."""
+    needed = [name for name in arrays if name not in RAGGED_ARRAYS]
+    try:
+        counts = gather([read(arrays["image_info"], index)], f"{store} entry {index}")[0][3:5]
+    except StoreError:
+        counts = (0, 0)  # unreadable, which the entry's read reports
+    needed += [f"{prefix}_{part}" for prefix, count in zip(("shrunk", "word"), counts, strict=True) if count
+               for part in ("offsets", "coords")]  # fmt: skip
+    keys = [block_object(name, arrays[name].ndim, index // block) for name in needed]
+    return [f"{store}/{key}" for key in keys if not (store / key).exists()]
+
+
+def _children(store: Location) -> list[str]:
+    """The names directly under ``store`` but its lock."""
+    if not store.exists():
+        return []
+    names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in store.fs.ls(store.path, detail=False)]
+    return [name for name in names if name != LOCK]
+
+
+def _check_compatible(store: Location, stored: dict, settings: dict) -> None:
+    if stored.get("schema_version") != SCHEMA_VERSION:
+        raise StoreError(
+            f"{store}: made with store schema {stored.get('schema_version')}, this is {SCHEMA_VERSION}; "
+            "rerun with --overwrite to rebuild it"
+        )
+    # A new algorithm version is no conflict: it is in every content hash, so the entries recompute.
+    previous = {"pad": LEGACY_PAD, "with_images": False, **stored["settings"]}
+    different = {
+        k: (previous.get(k), v) for k, v in settings.items() if k != "algorithm_version" and previous.get(k) != v
+    }
+    if different:
+        detail = "; ".join(f"{k}: stored {old!r}, asked {new!r}" for k, (old, new) in different.items())
+        raise StoreError(f"{store}: made with other settings ({detail}); rerun with --overwrite to recompute all")

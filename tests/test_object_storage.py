@@ -1,0 +1,147 @@
+"""Stores, images and annotations on S3: a real S3 API (moto's server on 127.0.0.1, started
+here), reached through the same clients users run (s3fs, zarr's fsspec store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import s3fs
+from moto.server import ThreadedMotoServer
+
+from benchmarks.synthetic import write_receipts
+from ocr_targets import open_store
+from ocr_targets.location import Location
+from ocr_targets.store import StoreError, StoreLock
+from precompute import job as batch
+from precompute.cli import main
+from tests.helpers import assert_same_arrays
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """An S3 endpoint of our own; credentials and endpoint in the environment, as users set them
+    (the Dask workers and subprocesses the tests start inherit them)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    settings = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    yield fs
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3, request):
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    s3.mkdir(name)
+    yield name
+    s3.rm(name, recursive=True)
+
+
+def upload(s3, images, annotations, bucket: str) -> tuple[str, str]:
+    s3.put(str(images), f"{bucket}/data/images", recursive=True)
+    s3.put_file(str(annotations), f"{bucket}/data/annotations.json")
+    s3.invalidate_cache()
+    return f"s3://{bucket}/data/images", f"s3://{bucket}/data/annotations.json"
+
+
+def test_a_precompute_to_s3_on_a_local_cluster_equals_a_local_run(s3, bucket, dataset, tmp_path, capsys):
+    images, annotations = dataset
+    remote_images, remote_annotations = upload(s3, images, annotations, bucket)
+    url = f"s3://{bucket}/val.zarr"
+    arguments = ["precompute", "--images", remote_images, "--annotations", remote_annotations, "--out", url,
+                 "--block", "4", "--quiet"]  # fmt: skip
+    assert main([*arguments, "--dask", "local:2"]) == 0
+    assert "12 computed" in capsys.readouterr().out
+    local = tmp_path / "local.zarr"
+    batch.run(batch.Job(images, annotations, local, jobs=2, block=4, progress=False))
+    assert_same_arrays(local, url, ignore=["file_stat"])  # the objects' mtimes are the server's
+    s3.invalidate_cache()
+    shards = [key for key in s3.find(f"{bucket}/val.zarr") if "/c/" in key]
+    assert len(shards) <= 3 * 14  # 3 blocks: an object per array per block (done: one for all)
+    assert not s3.exists(f"{bucket}/val.zarr/.lock") and not s3.exists(f"{bucket}/val.zarr/.staging")
+
+    assert main([*arguments, "--jobs", "1"]) == 0  # a rerun from this machine reuses everything
+    assert "0 computed, 12 reused" in capsys.readouterr().out
+    store = open_store(url)
+    assert store.location.scheme == "s3" and store[10].filename == "wildreceipt_1.jpeg"
+    assert main(["verify", url, "--jobs", "1", "--quiet"]) == 0, capsys.readouterr().out
+
+
+def test_the_lock_on_s3_keeps_one_writer_and_names_it(s3, bucket, dataset):
+    images, annotations = dataset
+    url = f"s3://{bucket}/val.zarr"
+    lock = StoreLock(Location.of(url))
+    holder = json.loads(s3.cat_file(f"{bucket}/val.zarr/.lock"))
+    assert holder["pid"] == os.getpid() and holder["host"]
+    with pytest.raises(StoreError, match=rf"locked by another precompute job \(process {os.getpid()} on "):
+        StoreLock(Location.of(url))  # the create-if-absent write is refused by the server
+    with pytest.raises(StoreError, match="locked by another precompute job"):
+        batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+    lock.release()
+    assert not s3.exists(f"{bucket}/val.zarr/.lock")
+    assert batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False)).computed == 12
+
+
+def test_a_client_killed_with_sigkill_is_resumed_to_the_same_store(s3, bucket, tmp_path):
+    images, annotations = write_receipts(tmp_path / "receipts", 40, seed=11)
+    remote_images, remote_annotations = upload(s3, images, annotations, bucket)
+    url = f"s3://{bucket}/killed.zarr"
+    command = [sys.executable, "-m", "precompute", "--images", remote_images, "--annotations", remote_annotations,
+               "--out", url, "--jobs", "1", "--block", "4", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and done < 8:
+        time.sleep(0.05)
+        s3.invalidate_cache()
+        if s3.exists(f"{bucket}/killed.zarr/filenames.json"):
+            done = int(open_store(url).done().sum())
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    s3.invalidate_cache()
+    assert s3.exists(f"{bucket}/killed.zarr/.lock")  # a killed job cannot release it...
+    done = int(open_store(url).done().sum())
+    assert 0 < done < 40, "the run was not killed part way"
+    summary = batch.run(batch.Job(remote_images, remote_annotations, url, jobs=1, block=4, progress=False))
+    assert summary.reused >= done and summary.reused + summary.computed == 40  # ...its holder is gone: taken over
+    clean = tmp_path / "clean.zarr"
+    batch.run(batch.Job(images, annotations, clean, jobs=1, block=4, progress=False))
+    assert_same_arrays(clean, url, ignore=["file_stat"])
+
+
+def test_verify_on_s3_finds_a_damaged_object_and_a_missing_one(s3, bucket, dataset, capsys):
+    images, annotations = dataset
+    url = f"s3://{bucket}/val.zarr"
+    batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+    damaged = f"{bucket}/val.zarr/thresh_map/c/0/0/0"
+    data = bytearray(s3.cat_file(damaged))
+    data[len(data) // 3] ^= 0x20  # inside the first entries' chunks
+    s3.pipe_file(damaged, bytes(data))
+    s3.rm_file(f"{bucket}/val.zarr/matrices/c/2/0/0/0")
+    status = main(["verify", url, "--images", str(images), "--annotations", str(annotations), "--jobs", "1", "--quiet"])
+    output = capsys.readouterr().out
+    assert status == 1
+    assert "damaged or unreadable" in output
+    assert f"objects missing: {url}/matrices/c/2/0/0/0" in output
+    assert next(line for line in output.splitlines() if line.startswith("icdar2015_img_6.jpg ")).endswith("ok")
