@@ -17,7 +17,7 @@ import numpy as np
 from ocr_targets import TargetConfig, compute_targets, reference_targets
 from ocr_targets.hashing import settings_digest
 from ocr_targets.images import current_hashes, load_sample
-from ocr_targets.store import disk_usage
+from ocr_targets.location import Location
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
@@ -102,7 +102,7 @@ def bench_job(images: int) -> None:
         print(
             f"{'floor: decode + fast path, 1 core, no writes':<48}{floor:>10.1f}{floor / baseline:>14.1f}x{1.0:>9.2f}x"
         )
-        runs = {
+        runs = {  # blocks of 16: 13 tasks, so that two processes share the work evenly
             "--jobs 1": {"jobs": 1},
             "--jobs 2": {"jobs": 2},
             "--dask local:1": {"dask": "local:1"},
@@ -112,13 +112,14 @@ def bench_job(images: int) -> None:
 
         def job(options: dict) -> Callable:
             return lambda: run(
-                Job(folder, annotations, Path(scratch) / f"{next(stores)}.zarr", progress=False, **options)
+                Job(folder, annotations, Path(scratch) / f"{next(stores)}.zarr", block=16, progress=False, **options)
             )
 
         seconds = best_interleaved({label: job(options) for label, options in runs.items()}, passes=2)
         for label, elapsed in seconds.items():
             rate = count / elapsed
             print(f"{f'precompute {label}':<48}{rate:>10.1f}{rate / baseline:>14.1f}x{rate / floor:>9.2f}x")
+        print(f"--jobs 2 runs {seconds['--jobs 1'] / seconds['--jobs 2']:.2f}x as fast as --jobs 1")
         first = seconds["--jobs 2"]
         out = Path(scratch) / "last.zarr"
         run(Job(folder, annotations, out, jobs=2, progress=False))
@@ -188,11 +189,10 @@ def bench_loader(images: int) -> None:
         first = next(iter(epochs.values()))
         for label, seconds in epochs.items():
             print(f"{label:<52}{seconds:>7.2f}{first / seconds:>14.1f}x")
-        stored.close()
-        images = disk_usage(out / "images")
+        images, total = Location.of(out / "images").disk_usage(), Location.of(out).disk_usage()
         print(
-            f"store: {(disk_usage(out) - images) / count / 1024:.0f} KiB per image without images, "
-            f"{disk_usage(out) / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
+            f"store: {(total - images) / count / 1024:.0f} KiB per image without images, "
+            f"{total / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
         )
         settings = settings_digest(stored.store.config, stored.store.size, stored.store.pad)
         stats, digests = stored.store.image_files()
@@ -210,7 +210,8 @@ def bench_loader(images: int) -> None:
         )
         photos = Path(scratch) / "photos.zarr"
         run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, with_images=True, progress=False))
-        print(f"stored images of the bundled photos: {disk_usage(photos / 'images') / 12 / 1024:.0f} KiB per image")
+        photo_bytes = Location.of(photos / "images").disk_usage()
+        print(f"stored images of the bundled photos: {photo_bytes / 12 / 1024:.0f} KiB per image")
 
 
 class InMemoryCollate(_Collate if torch else object):
@@ -225,11 +226,12 @@ class InMemoryCollate(_Collate if torch else object):
             binary = np.stack([maps["prob_map"].astype(np.uint8), maps["prob_mask"], maps["thresh_mask"]])
             self.stored[index] = (binary, maps["thresh_map"])
 
-    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        binary, thresh = self.stored[item["index"]]
-        for channel, name in enumerate(("prob_map", "prob_mask", "thresh_mask")):
-            np.copyto(out[name], binary[channel])
-        np.copyto(out["thresh_map"], thresh)
+    def fill(self, batch: list[dict], out: list[dict[str, np.ndarray]]) -> None:
+        for item, maps in zip(batch, out, strict=True):
+            binary, thresh = self.stored[item["index"]]
+            for channel, name in enumerate(("prob_map", "prob_mask", "thresh_mask")):
+                np.copyto(maps[name], binary[channel])
+            np.copyto(maps["thresh_map"], thresh)
 
 
 class EmptyItems(torch.utils.data.Dataset if torch else object):
@@ -249,12 +251,27 @@ class ShipOnly(_Collate if torch else object):
     """Allocates the batch tensors (in shared memory in a worker, as every collate here does) and fills
     them with zeros: the floor of moving the baseline's batch format from workers to the loop."""
 
-    def fill(self, item: dict, out: dict[str, np.ndarray]) -> None:
-        for array in out.values():
-            array.fill(0)
+    def fill(self, batch: list[dict], out: list[dict[str, np.ndarray]]) -> None:
+        for maps in out:
+            for array in maps.values():
+                array.fill(0)
 
 
-SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader}
+def bench_scale(images: int) -> None:
+    """Objects per image on S3, and a store laid out for 1,000,000 images."""
+    from .scale import million_entries, objects_on_s3
+
+    print("== scale")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, annotations = write_receipts(Path(scratch), 64, seed=2)
+        objects, count = objects_on_s3(folder, annotations)
+        print(f"objects written to S3 (moto server) for {count} images in one block of 64: {objects} "
+              f"({objects / count:.2f} per image; the layout before blocks wrote 8 per image)")  # fmt: skip
+        for line in million_entries(folder, annotations, Path(scratch) / "million.zarr"):
+            print(line)
+
+
+SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale": bench_scale}
 
 
 def main() -> None:

@@ -1,0 +1,78 @@
+"""The scale section of `make bench`: objects on S3 (a moto server on 127.0.0.1) and a store
+laid out for a million images, of which a few blocks are written."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ocr_targets import TargetConfig, open_store
+from ocr_targets.location import Location
+from ocr_targets.store import StoreWriter
+from ocr_targets.ufo import read_ufo
+from precompute.job import Job, run
+
+MILLION = 1_000_000
+
+
+def objects_on_s3(images: Path, annotations: Path) -> tuple[int, int]:
+    """(objects in the store, images) after a precompute to a fresh S3 bucket."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = dict(os.environ)
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                      AWS_ENDPOINT_URL=f"http://{host}:{port}")  # fmt: skip
+    try:
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs = s3fs.S3FileSystem()
+        fs.mkdir("bench")
+        summary = run(Job(images, annotations, "s3://bench/val.zarr", jobs=1, progress=False))
+        fs.invalidate_cache()
+        return len(fs.find("bench/val.zarr")), summary.images
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
+
+
+def million_entries(images: Path, annotations: Path, out: Path) -> Iterator[str]:
+    """Lay a store out for 1,000,000 images (64 of them written), then time what a reader does."""
+    run(Job(images, annotations, out, jobs=1, progress=False))
+    names = list(read_ufo(annotations))
+    names += [f"unseen/{index:07d}.jpg" for index in range(MILLION - len(names))]
+    writer = StoreWriter.open(
+        Location.of(out), names, config=TargetConfig(), size=640, pad="center", thresh_dtype="float32",
+        with_images=False, block=64, sources={}, overwrite=False, version="bench",
+    )  # fmt: skip
+    try:
+        writer.arrange([], [], [])
+    finally:
+        writer.close()
+    start = time.perf_counter()
+    store = open_store(out)
+    opened = time.perf_counter() - start
+    batch = random.Random(0).sample(range(64), 16)
+    out_maps = [{name: maps.copy() for name, maps in store.read_maps(0).items()} for _ in batch]
+    store = open_store(out)  # afresh: the read above opened its arrays
+    start = time.perf_counter()
+    store.read_maps_into(batch, out_maps)  # the first read opens the arrays
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    store.read_maps_into(batch, out_maps)
+    again = time.perf_counter() - start
+    start = time.perf_counter()
+    done = int(store.done().sum())
+    flags = time.perf_counter() - start
+    size = Location.of(out).disk_usage() / 2**20
+    yield f"a store laid out for {len(store):,} images ({done} written, {size:.0f} MiB):"
+    yield f"  open_store: {opened * 1e3:.0f} ms (2 objects: metadata and the file list of {len(store):,} names)"
+    yield f"  a batch of 16: first {first * 1e3:.1f} ms (opens the arrays), then {again * 1e3:.1f} ms"
+    yield f"  every done flag ({len(store):,}): {flags * 1e3:.0f} ms"
