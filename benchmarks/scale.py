@@ -3,6 +3,7 @@ laid out for a million images, of which a few blocks are written."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -23,6 +24,7 @@ def objects_on_s3(images: Path, annotations: Path) -> tuple[int, int]:
     import s3fs
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -300,9 +300,10 @@ def _arrays(job: Job, run_id: str) -> tuple[dict, dict | None]:
         _ARRAYS.clear()
         names = layout(job.size, job.thresh_dtype, job.with_images)
         staging = job.out / STAGING
+        # One thread per worker: the job's parallelism is its processes (more threads made --jobs 2 slower).
         _ARRAYS[key] = (
-            open_arrays(open_group(job.out, "r+"), names),
-            open_arrays(open_group(staging), names) if (staging / "zarr.json").exists() else None,
+            open_arrays(open_group(job.out, "r+"), names, threads=1),
+            open_arrays(open_group(staging), names, threads=1) if (staging / "zarr.json").exists() else None,
         )
     return _ARRAYS[key]
 

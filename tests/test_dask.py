@@ -13,7 +13,7 @@ from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
 from precompute import job as batch
 from precompute.cli import main
-from tests.helpers import assert_same_arrays
+from tests.helpers import assert_same_arrays, entries_done
 
 
 def test_a_run_on_a_local_cluster_equals_a_local_run(dataset, tmp_path, capsys):
@@ -40,9 +40,7 @@ def test_a_worker_killed_mid_run_costs_no_entry(tmp_path):
             runner = threading.Thread(target=lambda: outcome.update(summary=batch.run(job)))
             runner.start()
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not (out / "filenames.json").exists():
-                time.sleep(0.01)
-            while time.monotonic() < deadline and open_store(out).done().sum() < 8:
+            while time.monotonic() < deadline and entries_done(out) < 8:
                 time.sleep(0.01)
             killed = next(iter(before.values()))
             os.kill(killed, signal.SIGKILL)

@@ -17,7 +17,7 @@ from ocr_targets import open_store
 from ocr_targets.location import Location
 from precompute import job as batch
 from precompute.cli import main
-from tests.helpers import assert_same_arrays, flip_byte
+from tests.helpers import assert_same_arrays, entries_done, flip_byte
 
 
 def run(images, annotations, out, **options):
@@ -112,9 +112,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes(tmp_path, sent, st
                "--out", str(out), "--jobs", "2", "--block", "4", "--quiet"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out / "filenames.json").exists():
-        time.sleep(0.01)
-    while time.monotonic() < deadline and open_store(out).done().sum() < 8:
+    while time.monotonic() < deadline and entries_done(out) < 8:
         time.sleep(0.01)
     process.send_signal(sent)
     stdout, stderr = process.communicate(timeout=60)

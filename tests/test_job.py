@@ -19,7 +19,7 @@ from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job as batch
 from precompute.cli import main
 from tests.conftest import DATA, FIXTURES
-from tests.helpers import assert_same_arrays, assert_same_targets
+from tests.helpers import assert_same_arrays, assert_same_targets, entries_done
 
 
 def run(images, annotations, out, **options):
@@ -225,9 +225,7 @@ def test_killed_run_resumes_to_the_same_store(tmp_path):
     out = tmp_path / "killed.zarr"
     process = subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out / "filenames.json").exists():
-        time.sleep(0.01)
-    while time.monotonic() < deadline and open_store(out).done().sum() < 8:
+    while time.monotonic() < deadline and entries_done(out) < 8:
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()

@@ -37,9 +37,10 @@ def open_group(store: Location, mode: str = "r") -> zarr.Group:
     return zarr.open_group(store=store.zarr_store(read_only=mode == "r"), mode=mode, zarr_format=3)
 
 
-def open_arrays(group: zarr.Group, names: Iterable[str]) -> dict[str, zarr.Array]:
-    """The arrays ``names`` of ``group``, each with the zarrs pipeline (chosen when an array opens)."""
-    with zarr.config.set(ENGINE):
+def open_arrays(group: zarr.Group, names: Iterable[str], threads: int | None = None) -> dict[str, zarr.Array]:
+    """The arrays ``names`` of ``group``, each with the zarrs pipeline (chosen when an array opens),
+    encoding and decoding on ``threads`` threads (default: one per core)."""
+    with zarr.config.set({**ENGINE, "threading.max_workers": threads}):
         try:
             return {name: group[name] for name in names}
         except KeyError as error:
