@@ -131,7 +131,7 @@ class TargetStore:
 
     def missing_objects(self, index: int) -> list[str]:
         """Objects of the entry's block that a written block must have but that are not there
-        (TensorStore would read them as zeros)."""
+        (a read would give zeros)."""
         return missing_objects(self.location, self._entry_arrays(), self._position(index), self.block)
 
     def info(self, index: int) -> tuple[int, int, int, int, int]:

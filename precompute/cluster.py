@@ -1,7 +1,7 @@
 """Running the job's tasks on a Dask cluster (the ``dask`` extra): distributed futures.
 
 The scheduler reruns the task of a worker that dies (up to its ``allowed-failures``), so
-a killed worker costs time, not entries; the client still marks every entry done itself.
+a killed worker costs time, not entries; the client still marks every block done itself.
 """
 
 from __future__ import annotations
