@@ -17,6 +17,7 @@ from .store import (
     FILENAMES,
     LEGACY_PAD,
     MAP_DTYPES,
+    RAGGED_ARRAYS,
     SCHEMA_VERSION,
     StoreError,
     decode_thresh,
@@ -146,11 +147,9 @@ class TargetStore:
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
         index = self._position(index)
-        count = self.info(index)[4]
-        offsets = self._read("word_offsets", index, slice(0, count + 1))
-        coords = self._read("word_coords", index, slice(0, int(offsets[-1])))
-        ignore = self._read("word_ignore", index, slice(0, count))
-        return _split(offsets, coords), [bool(flag) for flag in ignore]
+        polygons = {name: self.arrays[name] for name in ("image_info", *RAGGED_ARRAYS)}
+        row = read_rows(polygons, [index], f"{self.path} entry {index}")[0]
+        return _split(row["word_offsets"], row["word_coords"]), [bool(flag) for flag in row["word_ignore"]]
 
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""
@@ -187,10 +186,18 @@ class TargetStore:
 
     def read_maps(self, index: int, checked: bool = False) -> dict[str, np.ndarray]:
         """The maps of entry ``index``, as the fast path makes them (float32 maps, uint8 masks)."""
-        size = (self.size, self.size)
-        maps = {name: np.empty(size, dtype=dtype) for name, dtype in MAP_DTYPES.items()}
+        maps = self._empty_maps()
         self.read_maps_into([index], [maps], checked)
         return maps
+
+    def _empty_maps(self) -> dict[str, np.ndarray]:
+        return {name: np.empty((self.size, self.size), dtype=dtype) for name, dtype in MAP_DTYPES.items()}
+
+    def _decode_maps(self, binary: np.ndarray, thresh: np.ndarray, maps: dict[str, np.ndarray]) -> None:
+        """Stored ``binary_maps`` and ``thresh_map`` rows into ``maps`` (arrays of MAP_DTYPES)."""
+        for channel, name in enumerate(BINARY_MAPS):
+            np.copyto(maps[name], binary[channel])
+        maps["thresh_map"][...] = thresh if thresh.dtype == np.float32 else decode_thresh(thresh, self.config)
 
     def read_maps_into(self, indices: list[int], out: list[dict[str, np.ndarray]], checked: bool = False) -> None:
         """Decode the maps of entries ``indices`` into ``out`` (one dict of MAP_DTYPES arrays per
@@ -204,10 +211,7 @@ class TargetStore:
         reads = [read(self.arrays[name], index) for index in indices for name in ("binary_maps", "thresh_map")]
         values = gather(reads, f"{self.path} entries {indices}")
         for position, maps in enumerate(out):
-            binary, thresh = values[2 * position], values[2 * position + 1]
-            for channel, name in enumerate(BINARY_MAPS):
-                np.copyto(maps[name], binary[channel])
-            maps["thresh_map"][...] = thresh if thresh.dtype == np.float32 else decode_thresh(thresh, self.config)
+            self._decode_maps(values[2 * position], values[2 * position + 1], maps)
 
     def _require_done(self, indices: list[int]) -> None:
         flags = gather([read(self.arrays["done"], index) for index in indices], f"{self.path} done flags")
@@ -219,9 +223,11 @@ class TargetStore:
                 )
 
     def __getitem__(self, index: int) -> Entry:
-        maps = self.read_maps(index)
         index = self._position(index)
-        row = read_rows(self._entry_arrays(), [index], f"{self.path} entry {index}")[0]
+        self._require_done([index])
+        row = read_rows(self._entry_arrays(), [index], f"{self.path} entries {[index]}")[0]
+        maps = self._empty_maps()
+        self._decode_maps(row["binary_maps"], row["thresh_map"], maps)
         height, width, orientation = (int(value) for value in row["image_info"][:3])
         return Entry(
             index=index,

@@ -28,6 +28,7 @@ from ..location import Location
 from ._arrays import block_object, gather, open_arrays, open_group, read, read_rows
 from ._errors import StoreError
 from ._layout import (
+    BINARY_MAPS,
     DONE_CHUNK,
     LEGACY_PAD,
     RAGGED_ARRAYS,
@@ -151,7 +152,7 @@ class StoreWriter:
                     "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
                     "moved by the forward matrix, float32; words that vanish dropped",
                 },
-                "binary_maps": ["prob_map", "prob_mask", "thresh_mask"],
+                "binary_maps": list(BINARY_MAPS),
                 "thresh_tolerance": thresh_tolerance(thresh_dtype, config),
                 "sources": sources,
                 "created": _now() if fresh else stored["created"],
@@ -173,19 +174,17 @@ class StoreWriter:
         """Every held entry's done flag and content hash; an entry whose block cannot be read
         counts as not done (it is recomputed)."""
         flags = self._flags()
-        blocks = range(0, self.count, self.block)
         hashes = self.arrays["content_hash"]
         try:
             digests = gather([read(hashes, slice(None))], f"{self.location} content_hash")[0]
         except StoreError:  # one block is damaged: read them one by one, to know which
             digests = np.zeros((self.count, 32), dtype=np.uint8)
-            for start in blocks:
+            for start in range(0, self.count, self.block):
+                part = slice(start, start + self.block)
                 try:
-                    digests[start : start + self.block] = gather([read(hashes, slice(start, start + self.block))], "")[
-                        0
-                    ]
+                    digests[part] = gather([read(hashes, part)], f"{self.location} content_hash")[0]
                 except StoreError:
-                    flags[start : start + self.block] = 0
+                    flags[part] = 0
         return flags, [bytes(row).hex() for row in digests]
 
     def _flags(self) -> np.ndarray:
