@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from joblib import Parallel, delayed
 from tqdm import tqdm
@@ -170,7 +170,8 @@ def run(job: Job) -> Summary:
         tasks = _plan(job, writer, entries, settings, summary)
         run_id = uuid.uuid4().hex
         results = _results(job, [(job, run_id, settings, *task) for task in tasks])
-        bar = tqdm(total=sum(len(task[3]) for task in tasks), desc="computing", unit="img", disable=not job.progress)
+        pending = sum(len(entries) for *_, entries in tasks)
+        bar = tqdm(total=pending, desc="computing", unit="img", disable=not job.progress)
         try:
             for result in results:
                 bar.update(len(result.outcomes))
@@ -216,7 +217,9 @@ def _crashed(arguments: tuple, error: BaseException) -> BlockResult:
 
 def _failed(job: Job, start: int, length: int, entries: list[Entry], message: str) -> BlockResult:
     return BlockResult(
-        start, length, {e[0]: Failure(e[0], e[1], "targets", f"{job.images / e[1]}: {message}") for e in entries}
+        start,
+        length,
+        {e.index: Failure(e.index, e.name, "targets", f"{job.images / e.name}: {message}") for e in entries},
     )
 
 
@@ -241,7 +244,13 @@ def _signals_held():
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
-Entry = tuple[int, str, ImageAnnotation, int | None]  # index, name, annotation, old index to carry from
+class Entry(NamedTuple):
+    """One image of a block's task."""
+
+    index: int
+    name: str
+    annotation: ImageAnnotation
+    source: int | None  # the old index to carry its entry over from, or None: compute it
 
 
 def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: Summary) -> list[tuple]:
@@ -266,15 +275,15 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
         source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):
             source = None  # a damaged entry is computed afresh
-        planned[index] = (index, name, annotation, source)
+        planned[index] = Entry(index, name, annotation, source)
     tasks, rewrite, sources = [], [], set()
     for start in range(0, len(names), job.block):
         block = [planned.get(index) for index in range(start, min(start + job.block, len(names)))]
-        if all(entry is None or entry[3] == entry[0] for entry in block):
+        if all(entry is None or entry.source == entry.index for entry in block):
             summary.reused += sum(entry is not None for entry in block)  # kept as it is
             continue
         rewrite.append(start // job.block)
-        sources.update(entry[3] // job.block for entry in block if entry is not None and entry[3] is not None)
+        sources.update(entry.source // job.block for entry in block if entry is not None and entry.source is not None)
         tasks.append((start // job.block, start, len(block), [entry for entry in block if entry is not None]))
     writer.arrange(rewrite, sources, [failure.index for failure in summary.failures])
     return tasks
@@ -316,12 +325,12 @@ def _write(
     arrays, staging = _arrays(job, run_id)
     rows: list[dict | None] = [None] * length
     outcomes: dict[int, str | Failure] = {}
-    carried = [entry for entry in entries if entry[3] is not None]
+    carried = [entry for entry in entries if entry.source is not None]
     try:
-        old = read_rows(staging, [entry[3] for entry in carried], f"{job.out} staged block") if carried else []
-    except (StoreError, OSError, TypeError):  # the copy is damaged (or gone): compute them instead
+        old = read_rows(staging, [entry.source for entry in carried], f"{job.out} staged block") if carried else []
+    except (StoreError, OSError):  # the copy is damaged (or gone): compute them instead
         old, carried = [], []
-    kept = {entry[0]: row for entry, row in zip(carried, old, strict=True)}
+    kept = {entry.index: row for entry, row in zip(carried, old, strict=True)}
     for index, name, annotation, source in entries:
         if index in kept:
             rows[index - start] = kept[index]
