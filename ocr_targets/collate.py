@@ -151,6 +151,7 @@ class StoreCollate(_Collate):
             raise StoreError(f"{self.store.path}: made with {self.store.config}, the collate asks for {config}")
         self.config = config
         self.check = check
+        self._on_the_fly = OnTheFlyCollate(config, compute=compute_targets)  # for items not stored
         self.served = self.computed = 0  # items, in this process
         self._epoch: Counter = Counter()
         self._epoch_names: set[str] = set()
@@ -168,14 +169,12 @@ class StoreCollate(_Collate):
         """Stored items' maps read together (their chunks fetched at once), the others computed."""
         indices = [self.stored_index(item) for item in batch]
         stored = [position for position, index in enumerate(indices) if index is not None]
+        others = [position for position, index in enumerate(indices) if index is None]
         if stored:
             self.store.read_maps_into([indices[p] for p in stored], [out[p] for p in stored], checked=self.check)
-        for item, index, maps in zip(batch, indices, out, strict=True):
-            if index is None:
-                _, height, width = item["image"].shape
-                targets = compute_targets((height, width), item["polygons"], self.config, item.get("ignore"))
-                for name, array in maps.items():
-                    array[...] = getattr(targets, name)
+        if others:
+            self._on_the_fly.fill([batch[p] for p in others], [out[p] for p in others])
+        for item, index in zip(batch, indices, strict=True):
             self._count(item["image_filename"], index is not None)
 
     def stored_index(self, item: dict) -> int | None:
