@@ -95,7 +95,9 @@ class Location:
         info = self.fs.info(self.path)
         if info.get("type") == "directory":
             raise IsADirectoryError(self.url)
-        return int(info["size"]), int(self.fs.modified(self.path).timestamp() * 1e9)
+        # One metadata request: s3fs's info holds what its modified() would ask for again.
+        modified = info["LastModified"] if "LastModified" in info else self.fs.modified(self.path)
+        return int(info["size"]), int(modified.timestamp() * 1e9)
 
     def write_bytes(self, data: bytes, exclusive: bool = False) -> None:
         """Write the whole object; ``exclusive``: only if nothing is there yet (FileExistsError).

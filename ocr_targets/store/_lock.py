@@ -33,7 +33,7 @@ def _holder_alive(holder: dict) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, KeyError, ValueError):
-        return True
+        pass  # another user's process, or a holder we cannot read: it holds
     return True
 
 
