@@ -285,12 +285,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"ocr-targets {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
+    except _CLIENT_ERRORS as error:  # the S3 client's own (no credentials, no endpoint): no traceback
+        print(
+            f"ocr-targets {args.command}: error: object storage: {error}; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a server of your own), or --storage-option",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, batch.Terminated)
         print(f"ocr-targets {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    """The errors of the S3 client (the s3 extra) that are not OSError."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return ()
+    return (BotoCoreError,)
+
+
+_CLIENT_ERRORS = _client_errors()
 
 
 def _terminate(signum: int, frame: object) -> None:

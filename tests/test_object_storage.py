@@ -143,3 +143,18 @@ def test_verify_on_s3_finds_a_damaged_object_and_a_missing_one(s3, bucket, datas
     assert "damaged or unreadable" in output
     assert f"objects missing: {url}/matrices/c/2/0/0/0" in output
     assert next(line for line in output.splitlines() if line.startswith("icdar2015_img_6.jpg ")).endswith("ok")
+
+
+def test_s3_without_credentials_is_one_clear_error(monkeypatch, tmp_path, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert main(["info", "s3://somewhere/val.zarr"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "object storage: Unable to locate credentials; set AWS_ACCESS_KEY_ID" in err
+    s3fs.S3FileSystem.clear_instance_cache()
