@@ -28,6 +28,7 @@ from .store import (
     open_group,
     read,
     read_attributes,
+    read_entries,
     read_rows,
 )
 
@@ -208,13 +209,13 @@ class TargetStore:
         indices = [self._position(index) for index in indices]
         if not checked:
             self._require_done(indices)
-        reads = [read(self.arrays[name], index) for index in indices for name in ("binary_maps", "thresh_map")]
-        values = gather(reads, f"{self.path} entries {indices}")
+        reads = [read_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
+        binary, thresh = gather(reads, f"{self.path} entries {indices}")
         for position, maps in enumerate(out):
-            self._decode_maps(values[2 * position], values[2 * position + 1], maps)
+            self._decode_maps(binary[position], thresh[position], maps)
 
     def _require_done(self, indices: list[int]) -> None:
-        flags = gather([read(self.arrays["done"], index) for index in indices], f"{self.path} done flags")
+        flags = gather([read_entries(self.arrays["done"], indices)], f"{self.path} done flags")[0]
         for index, flag in zip(indices, flags, strict=True):
             if not flag:
                 raise StoreError(

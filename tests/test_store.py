@@ -1,4 +1,6 @@
+import multiprocessing
 import pickle
+import queue
 
 import numpy as np
 import pytest
@@ -51,6 +53,49 @@ def test_store_surface(store_path):
         store[12]
     clone = pickle.loads(pickle.dumps(store))
     np.testing.assert_array_equal(clone[3].thresh_map, store[3].thresh_map)
+
+
+def _maps_of(store, indices):
+    out = [store._empty_maps() for _ in indices]
+    store.read_maps_into(indices, out)
+    return out
+
+
+def test_a_batch_across_blocks_reads_each_entry_in_its_place(store_path):
+    store = open_store(store_path)
+    indices = [11, 0, 5, 0, 4]  # three blocks of 4, out of order, one entry twice
+    for index, maps in zip(indices, _maps_of(store, indices), strict=True):
+        entry = store[index]
+        for name, values in maps.items():
+            np.testing.assert_array_equal(values, getattr(entry, name), err_msg=f"{name} of entry {index}")
+
+
+def _read_in_child(store, indices, results):
+    results.put((_maps_of(store, indices), store.content_hashes(), store.words(7)))
+
+
+def test_a_forked_process_reads_after_its_parent_decoded(store_path):
+    """zarrs' thread pool does not survive fork: a DataLoader worker forked after its parent
+    read batches must still read them, not wait forever."""
+    store = open_store(store_path)
+    indices = [11, 0, 5, 8]
+    expected = (_maps_of(store, indices), store.content_hashes(), store.words(7))  # the parent decodes first
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_read_in_child, args=(store, indices, results))
+    child.start()
+    try:
+        got = results.get(timeout=60)
+    except queue.Empty:
+        pytest.fail("the forked process never finished reading")
+    finally:
+        child.join(10)
+        child.kill()
+    for a, b in zip(got[0], expected[0], strict=True):
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
+    assert got[1] == expected[1]
+    assert all(np.array_equal(p, q) for p, q in zip(got[2][0], expected[2][0], strict=True))
 
 
 def test_missing_or_foreign_store_is_a_clear_error(tmp_path):

@@ -2,7 +2,17 @@
 I/O (:mod:`._arrays`), the writer's lock (:mod:`._lock`) and writing it (:mod:`._writer`).
 Reading it by dataset index is :mod:`ocr_targets.reader`."""
 
-from ._arrays import Record, entry_row, gather, open_arrays, open_group, read, read_rows, write_block
+from ._arrays import (
+    Record,
+    entry_row,
+    gather,
+    open_arrays,
+    open_group,
+    read,
+    read_entries,
+    read_rows,
+    write_block,
+)
 from ._errors import StoreError
 from ._layout import (
     BINARY_MAPS,
@@ -50,6 +60,7 @@ __all__ = [
     "gather",
     "read_attributes",
     "read",
+    "read_entries",
     "read_rows",
     "thresh_tolerance",
     "write_block",
