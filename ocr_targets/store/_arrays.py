@@ -51,9 +51,8 @@ def open_arrays(group: zarr.Group, names: Iterable[str], threads: int | None = N
     encoding and decoding on ``threads`` threads (default: one per core; one in a forked process)."""
     settings = {**ENGINE, "threading.max_workers": threads}
     if os.getpid() != _IMPORTED_BY:
-        settings.update(
-            {"threading.max_workers": 1, "codec_pipeline.chunk_concurrent_minimum": 1, "codec_pipeline.chunk_concurrent_maximum": 1}
-        )
+        settings["threading.max_workers"] = 1
+        settings["codec_pipeline.chunk_concurrent_minimum"] = settings["codec_pipeline.chunk_concurrent_maximum"] = 1
     with zarr.config.set(settings):
         try:
             return {name: group[name] for name in names}
@@ -113,9 +112,9 @@ class _Entries:
         rest = tuple(slice(0, length) for length in self.shape[1:])
         tail = (0,) * len(rest)
         for position, index in enumerate(self._indices):
-            row = index % self._rows
+            chunk, row = divmod(index, self._rows)
             yield ChunkProjection(
-                (index // self._rows, *tail), (slice(row, row + 1), *rest), (slice(position, position + 1), *rest), False
+                (chunk, *tail), (slice(row, row + 1), *rest), (slice(position, position + 1), *rest), False
             )
 
 
