@@ -254,10 +254,11 @@ class Entry(NamedTuple):
 
 
 def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: Summary) -> list[tuple]:
-    """Hash every image and decide per block: a block whose every entry the store holds in
-    place is kept as it is; any other is rewritten by a task that computes its changed images
-    and carries the others over (from their old index: in place, or moved when images were
-    reordered or renamed). Returns the tasks: (block, start, length, entries)."""
+    """Hash every image (when the store holds entries to carry over) and decide per block: a
+    block whose every entry the store holds in place is kept as it is; any other is rewritten
+    by a task that computes its changed images and carries the others over (from their old
+    index: in place, or moved when images were reordered or renamed). Returns the tasks:
+    (block, start, length, entries)."""
     done, stored = writer.state()
     held = {digest: index for index, (digest, flag) in enumerate(zip(stored, done, strict=True)) if flag}
     names = writer.filenames
@@ -265,6 +266,9 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
     for index, name in enumerate(tqdm(names, desc="hashing", unit="img", disable=not job.progress, leave=False)):
         try:
             annotation = parse_entry(name, entries[name])
+            if not held:  # nothing to carry over: the task reads and hashes the image once
+                planned[index] = Entry(index, name, annotation, None)
+                continue
             digest = content_hash(image_digest(read_image_bytes(job.images / name)), annotation, settings)
         except AnnotationError as error:
             summary.failures.append(Failure(index, name, "annotation", f"{job.annotations}: {error}"))
