@@ -13,6 +13,7 @@ import asyncio
 import errno
 import os
 import re
+import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,12 +189,27 @@ def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Seq
         length = min(-(-longest // run) * run, array.shape[1])
         if not length:
             continue  # nothing but fill values: no object at all
-        values = np.zeros((len(rows), length, *array.shape[2:]), dtype=array.dtype)
-        for position, row in enumerate(rows):
-            if row is not None:
-                values[position, : len(row[name])] = row[name]
+        values = _block_buffer(name, (len(rows), length, *array.shape[2:]), array.dtype)
+        for position, row in enumerate(rows):  # each byte written once
+            filled = 0 if row is None else len(row[name])
+            if filled:
+                values[position, :filled] = row[name]
+            values[position, filled:] = 0
         writes.append(array.async_array.setitem((slice(start, start + len(rows)), slice(0, length)), values))
     gather(writes, what)
+
+
+_buffers = threading.local()  # per thread: a Dask worker may run tasks on several
+
+
+def _block_buffer(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Memory for a block's values of array ``name``, the same from block to block. A new
+    one would cost a page fault per 4 KiB each time: glibc maps every allocation above 32 MiB
+    afresh, and a block of 64 threshold maps is 100 MiB."""
+    held = vars(_buffers)
+    if name not in held or held[name].shape != shape or held[name].dtype != dtype:
+        held[name] = np.empty(shape, dtype)
+    return held[name]
 
 
 def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: object) -> list[dict[str, np.ndarray]]:
