@@ -106,9 +106,13 @@ def test_missing_or_foreign_store_is_a_clear_error(tmp_path):
         open_store(tmp_path / "other.zarr")
 
 
-def test_damaged_chunk_is_detected(store_path):
-    flip_byte(store_path, "thresh_map", 4)
+@pytest.mark.parametrize("name", ["thresh_map", "binary_maps", "matrices"])  # each kind of compression
+def test_damaged_chunk_is_detected(store_path, name):
+    flip_byte(store_path, name, 4)
     store = open_store(store_path)
     with pytest.raises(StoreError, match=r"targets.zarr entries \[4\]: damaged or unreadable"):
         store[4]
+    if name != "matrices":  # and in a batch, as the collate reads the maps
+        with pytest.raises(StoreError, match="damaged or unreadable"):
+            store.read_maps_into([5, 4], [store._empty_maps(), store._empty_maps()])
     assert store[5].prob_map.any()  # the other entries of its shard read as they are

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
 
 from ..config import ALGORITHM_VERSION, TargetConfig
 from ..location import Location
@@ -33,8 +32,8 @@ from ._layout import (
     LEGACY_PAD,
     RAGGED_ARRAYS,
     SCHEMA_VERSION,
-    ZSTD_LEVEL,
     ArraySpec,
+    compressors,
     layout,
     thresh_tolerance,
 )
@@ -138,9 +137,8 @@ class StoreWriter:
             for name, spec in layout(size, thresh_dtype, with_images).items():
                 _lay_out(group, name, spec, block, fresh)
             if fresh:
-                group.create_array(
-                    "done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0, compressors=_zstd()
-                )
+                done = {"shape": (0,), "chunks": (DONE_CHUNK,), "dtype": "uint8", "fill_value": 0}
+                group.create_array("done", **done, compressors=compressors("done"))
             attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
@@ -247,10 +245,6 @@ class StoreWriter:
         self.lock.release()
 
 
-def _zstd() -> ZstdCodec:
-    return ZstdCodec(level=ZSTD_LEVEL, checksum=True)
-
-
 def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: bool) -> None:
     """Create array ``name`` (empty: ``arrange`` gives it its length), or check the one there."""
     inner = (1, spec.run, *spec.tail[1:]) if spec.run else (1, *spec.tail)
@@ -269,7 +263,7 @@ def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: b
         chunks=inner,
         shards=(block, *spec.tail),
         fill_value=0,
-        compressors=_zstd(),
+        compressors=compressors(name),
     )
 
 
