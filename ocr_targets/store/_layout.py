@@ -90,8 +90,8 @@ def compressors(name: str) -> list[BloscCodec | ZstdCodec]:
     whole shards and on single inner chunks alike (zarrs skips a CRC32C codec's check when it
     reads one inner chunk of a shard). The maps, 2.8 MB of each image's 2.9 and what a job
     writes and a batch reads, are first byte-shuffled and LZ4-compressed (Blosc): then Zstd
-    level 1 only has their LZ4 output to pass over, which writes them in about half the time
-    Zstd level 3 alone takes, at about the same size.
+    level 1 only has their LZ4 output to pass over. That writes them in about 60 % of the
+    time Zstd level 3 alone takes and reads them faster, for a store about 12 % larger.
     """
     if name in FAST_ARRAYS:
         return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), ZstdCodec(level=1, checksum=True)]

@@ -137,8 +137,10 @@ class StoreWriter:
             for name, spec in layout(size, thresh_dtype, with_images).items():
                 _lay_out(group, name, spec, block, fresh)
             if fresh:
-                done = {"shape": (0,), "chunks": (DONE_CHUNK,), "dtype": "uint8", "fill_value": 0}
-                group.create_array("done", **done, compressors=compressors("done"))
+                group.create_array(
+                    "done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0,
+                    compressors=compressors("done"),
+                )  # fmt: skip
             attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
