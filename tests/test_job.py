@@ -75,6 +75,15 @@ def test_rerun_recomputes_nothing(dataset, tmp_path):
     assert {key for key in after if after[key] != before.get(key)} == {"zarr.json"}  # attributes: "updated"
 
 
+def test_a_rerun_removes_what_a_write_killed_before_its_rename_left(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    (out / "filenames.json.partial").write_text('["half of a')
+    assert run(images, annotations, out).reused == 12
+    assert not list(out.rglob("*.partial")) and (out / "filenames.json").exists()
+
+
 def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
     images, annotations = dataset
     out = tmp_path / "targets.zarr"

@@ -129,6 +129,9 @@ class StoreWriter:
         lock = StoreLock(store, break_lock)
         try:
             (store / STAGING).delete(recursive=True)  # what a killed run left half done
+            for child in _children(store):
+                if child.endswith(".partial"):  # a local write killed before its rename
+                    (store / child).delete()
             fresh = stored is None or overwrite
             if fresh:
                 for child in _children(store):
