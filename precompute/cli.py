@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store each image as the validation transform leaves it (640x640 RGB uint8, before "
         "Normalize; lossless, Zstd), so that ocr_targets.dataset.StoreDataset serves items with no image "
         "file read and no decoding. Costs about 480 KiB per image on photos (25 KiB on flat synthetic "
-        "receipts), on top of about 140 KiB for the targets",
+        "receipts), on top of about 160 KiB for the targets",
     )
     precompute.add_argument(
         "--overwrite", action="store_true", help="rebuild a store that was made with other parameters"

@@ -129,12 +129,9 @@ class StoreWriter:
         lock = StoreLock(store, break_lock)
         try:
             (store / STAGING).delete(recursive=True)  # what a killed run left half done
-            for child in _children(store):
-                if child.endswith(".partial"):  # a local write killed before its rename
-                    (store / child).delete()
             fresh = stored is None or overwrite
-            if fresh:
-                for child in _children(store):
+            for child in _children(store):  # all of it, or a local write killed before its rename
+                if fresh or child.endswith(".partial"):
                     (store / child).delete(recursive=True)
             group = open_group(store, "a")
             for name, spec in layout(size, thresh_dtype, with_images).items():
