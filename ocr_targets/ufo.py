@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +31,26 @@ class ImageAnnotation:
     polygons: list[np.ndarray]
     ignore: list[bool]
 
+    def __reduce__(self) -> tuple:
+        """Pickled as one array of points: the job sends its workers blocks of these, and a
+        hundred small arrays an image were most of the time a worker took to receive a task."""
+        lengths = [len(polygon) for polygon in self.polygons]
+        points = np.concatenate(self.polygons) if self.polygons else np.zeros((0, 2), np.int32)
+        return _unpickle_annotation, (self.name, points, lengths, self.ignore)
+
+
+def _unpickle_annotation(name: str, points: np.ndarray, lengths: list[int], ignore: list[bool]) -> ImageAnnotation:
+    ends = np.cumsum(lengths).tolist()
+    polygons = [points[end - length : end] for length, end in zip(lengths, ends, strict=True)]
+    return ImageAnnotation(name, polygons, ignore)
+
 
 def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     """The file's ``images`` mapping (name -> raw entry), in file order; clear errors on a bad file."""
     path = Location.of(path)
     try:
-        document = json.loads(path.read_bytes().decode("utf-8"))
+        with _collector_paused():
+            document = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise AnnotationError(f"{path}: annotation file not found") from None
     except IsADirectoryError:
@@ -48,6 +65,20 @@ def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     if not isinstance(images, dict):
         raise AnnotationError(f'{path}: expected a UFO object {{"images": {{name: {{"words": ...}}}}}}')
     return images
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused: a word is seven new lists and dicts, and the
+    collections their number sets off walk every object the process holds. In the job's
+    client, 22,400 words parsed in 150 ms with it running, 30 ms without."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_entry(name: str, entry: object) -> ImageAnnotation:

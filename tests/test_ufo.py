@@ -1,4 +1,5 @@
 import json
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,15 @@ def test_points_are_rounded_and_ignore_flags_read():
     assert annotation.polygons[0].dtype == np.int32
     assert annotation.ignore == [False, True, True]
     assert parse_entry("b.jpg", {}).polygons == []
+
+
+def test_an_annotation_survives_pickling_to_a_worker():
+    words = {str(i): {"points": [[i, 1], [i + 5, 1], [i + 5, 9]] + [[i, 9]] * (i % 2)} for i in range(5)}
+    words["5"] = {"points": [[1, 1]] * 3, "transcription": "###"}
+    for original in (parse_entry("a.jpg", {"words": words}), parse_entry("b.jpg", {})):
+        back = pickle.loads(pickle.dumps(original))
+        assert (back.name, back.ignore) == (original.name, original.ignore)
+        assert [(p.dtype, p.tolist()) for p in back.polygons] == [(p.dtype, p.tolist()) for p in original.polygons]
 
 
 @pytest.mark.parametrize(
