@@ -28,8 +28,8 @@ def assert_same_arrays(a, b, storage_options=None, ignore=()):
         np.testing.assert_array_equal(array[part], second.arrays[name][part], err_msg=name)
 
 
-def inner_chunk(store, name: str, index: int, run: int = 0) -> tuple:
-    """Where entry ``index``'s inner chunk (run ``run`` along axis 1) lies in its shard of array
+def inner_chunk(store, name: str, index: int) -> tuple:
+    """Where entry ``index``'s first inner chunk lies in its shard of array
     ``name`` of the local store ``store``: (shard path, offset, length), from the shard's index
     (zarr v3 sharding, index at the end: two little-endian uint64 per inner chunk, then a crc32c)."""
     import json
@@ -42,7 +42,7 @@ def inner_chunk(store, name: str, index: int, run: int = 0) -> tuple:
     block = shard_shape[0]
     path = Path(store) / name / "c" / str(index // block)
     path = path.joinpath(*["0"] * (len(shard_shape) - 1))
-    position = np.ravel_multi_index((index % block, run, *[0] * (len(shard_shape) - 2))[: len(per_axis)], per_axis)
+    position = np.ravel_multi_index((index % block, *[0] * (len(shard_shape) - 1)), per_axis)
     data = path.read_bytes()
     table = np.frombuffer(data[-(16 * int(np.prod(per_axis)) + 4) : -4], dtype="<u8").reshape(-1, 2)
     offset, length = (int(value) for value in table[position])

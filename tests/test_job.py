@@ -145,6 +145,33 @@ def test_added_images_are_appended_and_the_rest_reused(dataset, tmp_path):
     assert len(open_store(out)) == 12
 
 
+def test_an_image_of_many_words_spans_runs_and_a_rerun_leaves_none_behind(dataset, tmp_path):
+    images, annotations = dataset
+    out, clean = tmp_path / "targets.zarr", tmp_path / "clean.zarr"
+    original = annotations.read_text()
+    document = json.loads(original)
+    name = next(iter(document["images"]))
+    corners = [(x, y) for x in range(20, 1240, 20) for y in range(20, 700, 19)]
+    boxes = [[[x, y], [x + 14, y], [x + 14, y + 12], [x, y + 12]] for x, y in corners]
+    document["images"][name]["words"] = {str(i): {"points": box} for i, box in enumerate(boxes)}
+    annotations.write_text(json.dumps(document))
+    run(images, annotations, out)
+    store = open_store(out)
+    index = store.index_of(name)
+    sample, _ = expected_targets(images, annotations, name)
+    assert len(sample.polygons) == len(boxes) > 2048  # three runs of word offsets, two of points
+    assert all(np.array_equal(w, p) for w, p in zip(store[index].words, sample.polygons, strict=True))
+    assert (out / "word_offsets/c/0/2").is_file() and store.missing_objects(index) == []
+    (out / "word_coords/c/0/1/0").unlink()
+    assert store.missing_objects(index) == [f"{out}/word_coords/c/0/1/0"]
+
+    annotations.write_text(original)  # back to a few words: the block is rewritten, its later runs go
+    assert run(images, annotations, out).computed == 1
+    assert not (out / "word_offsets/c/0/1").exists() and not (out / "word_coords/c/0/1").exists()
+    run(images, annotations, clean)
+    assert_same_arrays(clean, out, ignore=("file_stat",))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "uint8"])
 def test_smaller_thresh_dtypes_stay_within_their_stated_error(dataset, tmp_path, dtype):
     images, annotations = dataset

@@ -128,6 +128,22 @@ def test_a_client_killed_with_sigkill_is_resumed_to_the_same_store(s3, bucket, t
     assert_same_arrays(clean, url, ignore=["file_stat"])
 
 
+def test_a_block_rewritten_on_s3_replaces_its_objects_and_no_others(s3, bucket, dataset, tmp_path):
+    images, annotations = dataset
+    url = f"s3://{bucket}/val.zarr"
+    batch.run(batch.Job(images, annotations, url, jobs=1, block=1, progress=False))  # blocks 0 to 11
+    document = json.loads(annotations.read_text())
+    words = document["images"][list(document["images"])[1]]["words"]
+    for word in words.values():
+        word["points"] = [[x + 30, y] for x, y in word["points"]]
+    annotations.write_text(json.dumps(document))
+    summary = batch.run(batch.Job(images, annotations, url, jobs=1, block=1, progress=False))
+    assert (summary.computed, summary.reused) == (1, 11)  # block 1 rewritten, blocks 10 and 11 kept
+    clean = tmp_path / "clean.zarr"
+    batch.run(batch.Job(images, annotations, clean, jobs=1, block=1, progress=False))
+    assert_same_arrays(clean, url, ignore=["file_stat"])
+
+
 def test_verify_on_s3_finds_a_damaged_object_and_a_missing_one(s3, bucket, dataset, capsys):
     images, annotations = dataset
     url = f"s3://{bucket}/val.zarr"

@@ -119,9 +119,10 @@ class _Entries:
             )
 
 
-def block_object(name: str, rank: int, block: int) -> str:
-    """The key, within the store, of block ``block``'s shard of an array ``name`` of ``rank`` axes."""
-    return f"{name}/c/{block}" + "/0" * (rank - 1)
+def block_object(name: str, rank: int, block: int, run: int = 0) -> str:
+    """The key, within the store, of block ``block``'s shard of an array ``name`` of ``rank``
+    axes (of a ragged array: of its run ``run``)."""
+    return f"{name}/c/{block}/{run}" + "/0" * (rank - 2)
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,12 @@ def _ragged(prefix: str, polygons: list[np.ndarray], dtype: type) -> dict[str, n
 
 def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Sequence[dict | None]) -> None:
     """Write the entries ``start ..`` of block ``block`` (None: an entry that failed, left zero) as
-    one shard per array. The block's old shards are deleted first, so nothing of an earlier,
-    longer entry survives and no old shard is read back to be merged."""
+    one shard per array (a ragged array: per run its entries reach). The block's old shards
+    are deleted first, so nothing of an earlier, longer entry survives and no old shard is
+    read back to be merged."""
     store = next(iter(arrays.values())).store
     what = f"{store} block {block}"
-    gather([store.delete(block_object(name, array.ndim, block)) for name, array in arrays.items()], what)
+    gather([store.delete_dir(f"{name}/c/{block}") for name in arrays], what)
     writes = []
     for name, array in arrays.items():
         run = array.chunks[1]  # ragged arrays: whole inner chunks only

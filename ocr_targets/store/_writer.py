@@ -30,6 +30,7 @@ from ._layout import (
     BINARY_MAPS,
     DONE_CHUNK,
     LEGACY_PAD,
+    MAX_POINTS,
     RAGGED_ARRAYS,
     SCHEMA_VERSION,
     ArraySpec,
@@ -249,10 +250,9 @@ class StoreWriter:
 
 def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: bool) -> None:
     """Create array ``name`` (empty: ``arrange`` gives it its length), or check the one there."""
-    inner = (1, spec.run, *spec.tail[1:]) if spec.run else (1, *spec.tail)
     if not fresh:
         array = group.get(name)
-        if array is None or array.shards != (block, *spec.tail) or array.chunks != inner or array.dtype != spec.dtype:
+        if array is None or (array.shards, array.chunks, array.dtype) != (spec.shard(block), spec.inner, spec.dtype):
             raise StoreError(
                 f"{group.store}: array {name} is missing or laid out otherwise than this schema; "
                 "rerun with --overwrite to rebuild it"
@@ -262,8 +262,8 @@ def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: b
         name,
         shape=(0, *spec.tail),
         dtype=spec.dtype,
-        chunks=inner,
-        shards=(block, *spec.tail),
+        chunks=spec.inner,
+        shards=spec.shard(block),
         fill_value=0,
         compressors=compressors(name),
     )
@@ -271,16 +271,28 @@ def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: b
 
 def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
     """The shard objects that entry ``index`` (of a block of ``block``) needs but that are not
-    there: read, they would be zeros. The ragged arrays' only where it has polygons."""
-    needed = [name for name in arrays if name not in RAGGED_ARRAYS]
+    there: read, they would be zeros. The ragged arrays' as far as its polygons and points
+    reach; not ``word_ignore``'s, of which a run of flags all 0 is no object at all."""
+    what = f"{store} entry {index}"
+    # how far along axis 1 the entry reaches in each array: 1 (one shard) in the fixed ones
+    lengths = dict.fromkeys((name for name in arrays if name not in RAGGED_ARRAYS), 1)
     try:
-        counts = gather([read(arrays["image_info"], index)], f"{store} entry {index}")[0][3:5]
-    except StoreError:
-        counts = (0, 0)  # unreadable, which the entry's read reports
-    needed += [f"{prefix}_{part}" for prefix, count in zip(("shrunk", "word"), counts, strict=True) if count
-               for part in ("offsets", "coords")]  # fmt: skip
-    keys = [block_object(name, arrays[name].ndim, index // block) for name in needed]
+        counts = [int(count) for count in gather([read(arrays["image_info"], index)], what)[0][3:5]]
+        ends = gather([read(arrays[f"{p}_offsets"], (index, c)) for p, c in zip(_PREFIXES, counts, strict=True)], what)
+    except (StoreError, IndexError):
+        counts, ends = [0, 0], [0, 0]  # unreadable or nonsense, which the entry's read reports
+    for prefix, count, points in zip(_PREFIXES, counts, ends, strict=True):
+        if count:
+            lengths[f"{prefix}_offsets"], lengths[f"{prefix}_coords"] = count + 1, min(max(int(points), 1), MAX_POINTS)
+    keys = [
+        block_object(name, arrays[name].ndim, index // block, run)
+        for name, length in lengths.items()
+        for run in range(-(-length // arrays[name].chunks[1]))
+    ]
     return [f"{store}/{key}" for key in keys if not (store / key).exists()]
+
+
+_PREFIXES = ("shrunk", "word")  # of the ragged arrays that hold polygons
 
 
 def _children(store: Location) -> list[str]:
