@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import zarr
+from zarr.api.asynchronous import create_array
 
 from ..config import ALGORITHM_VERSION, TargetConfig
 from ..location import Location
@@ -135,13 +136,7 @@ class StoreWriter:
                 if fresh or child.endswith(".partial"):
                     (store / child).delete(recursive=True)
             group = open_group(store, "a")
-            for name, spec in layout(size, thresh_dtype, with_images).items():
-                _lay_out(group, name, spec, block, fresh)
-            if fresh:
-                group.create_array(
-                    "done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0,
-                    compressors=compressors("done"),
-                )  # fmt: skip
+            (_create_arrays if fresh else _check_arrays)(group, layout(size, thresh_dtype, with_images), block)
             attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
@@ -231,9 +226,11 @@ class StoreWriter:
         flags[count:] = 0  # entries cut now must not come back as done if the store grows again
         if not np.array_equal(flags, before):
             self.done[:] = flags
-        if count != self.count:
-            for array in [*self.arrays.values(), self.done]:
-                array.resize((count, *array.shape[1:]))  # zarr deletes the shards it cuts
+        if count != self.count:  # zarr deletes the shards it cuts
+            resizes = [
+                array.async_array.resize((count, *array.shape[1:])) for array in [*self.arrays.values(), self.done]
+            ]
+            gather(resizes, f"{self.location}: resizing the arrays")
         names = json.dumps(self.filenames).encode()
         if not (self.location / FILENAMES).exists() or (self.location / FILENAMES).read_bytes() != names:
             (self.location / FILENAMES).write_bytes(names)
@@ -248,25 +245,32 @@ class StoreWriter:
         self.lock.release()
 
 
-def _lay_out(group: zarr.Group, name: str, spec: ArraySpec, block: int, fresh: bool) -> None:
-    """Create array ``name`` (empty: ``arrange`` gives it its length), or check the one there."""
-    if not fresh:
+def _create_arrays(group: zarr.Group, specs: dict[str, ArraySpec], block: int) -> None:
+    """Create every array, empty (``arrange`` gives them their length), all at once."""
+    calls = [
+        create_array(
+            group.store, name=name, shape=(0, *spec.tail), dtype=spec.dtype, chunks=spec.inner,
+            shards=spec.shard(block), fill_value=0, compressors=compressors(name),
+        )
+        for name, spec in specs.items()
+    ] + [
+        create_array(
+            group.store, name="done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0,
+            compressors=compressors("done"),
+        )
+    ]  # fmt: skip
+    gather(calls, f"{group.store}: creating the arrays")
+
+
+def _check_arrays(group: zarr.Group, specs: dict[str, ArraySpec], block: int) -> None:
+    """Refuse a store whose arrays are not laid out as ``specs`` say."""
+    for name, spec in specs.items():
         array = group.get(name)
         if array is None or (array.shards, array.chunks, array.dtype) != (spec.shard(block), spec.inner, spec.dtype):
             raise StoreError(
                 f"{group.store}: array {name} is missing or laid out otherwise than this schema; "
                 "rerun with --overwrite to rebuild it"
             )
-        return
-    group.create_array(
-        name,
-        shape=(0, *spec.tail),
-        dtype=spec.dtype,
-        chunks=spec.inner,
-        shards=spec.shard(block),
-        fill_value=0,
-        compressors=compressors(name),
-    )
 
 
 def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
