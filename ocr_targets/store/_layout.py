@@ -64,7 +64,7 @@ class ArraySpec(NamedTuple):
     def shard(self, block: int) -> tuple[int, ...]:
         """A shard's shape: ``block`` whole entries, or one run of them. zarrs builds every
         inner chunk of a shard it writes, so a shard of all 16 runs cost 16 MB of zeros a
-        block, which was a fifth of a job's writing."""
+        block: a quarter of a job's writing, when all its images fit one run."""
         return (block, self.run, *self.tail[1:]) if self.run else (block, *self.tail)
 
     @property
