@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,15 +208,22 @@ class TargetStore:
         ``checked=True`` skips the done flags, for callers that checked every flag once.
         """
         indices = [self._position(index) for index in indices]
-        if not checked:
-            self._require_done(indices)
         reads = [read_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
-        binary, thresh = gather(reads, f"{self.path} entries {indices}")
+        if checked:
+            binary, thresh = gather(reads, f"{self.path} entries {indices}")
+        else:  # the flags with the maps: on object storage, one round trip for both
+            binary, thresh, flags = gather([*reads, self._read_flags(indices)], f"{self.path} entries {indices}")
+            self._require_done(indices, flags)
         for position, maps in enumerate(out):
             self._decode_maps(binary[position], thresh[position], maps)
 
-    def _require_done(self, indices: list[int]) -> None:
-        flags = gather([read_entries(self.arrays["done"], indices)], f"{self.path} done flags")[0]
+    def _read_flags(self, indices: list[int]) -> Coroutine:
+        """The done flags of ``indices``, each chunk of flags fetched once."""
+        return self.arrays["done"].async_array.get_orthogonal_selection((np.asarray(indices),))
+
+    def _require_done(self, indices: list[int], flags: np.ndarray | None = None) -> None:
+        if flags is None:
+            flags = gather([self._read_flags(indices)], f"{self.path} done flags")[0]
         for index, flag in zip(indices, flags, strict=True):
             if not flag:
                 raise StoreError(

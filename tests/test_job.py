@@ -210,6 +210,9 @@ def test_bad_inputs_are_reported_and_the_rest_stored(dataset, tmp_path):
     store = open_store(out)
     with pytest.raises(StoreError, match=r"icdar2015_img_2.jpg\) was never completed"):
         store[store.index_of("icdar2015_img_2.jpg")]
+    batch = [store.index_of(name) for name in ("wildreceipt_1.jpeg", "icdar2015_img_2.jpg")]
+    with pytest.raises(StoreError, match=r"icdar2015_img_2.jpg\) was never completed"):  # as the collate reads
+        store.read_maps_into(batch, [store._empty_maps(), store._empty_maps()])
     assert store[store.index_of("wildreceipt_1.jpeg")].prob_map.any()
 
     # Fix the inputs: the next run computes exactly the three, and the report goes away.
