@@ -3,13 +3,16 @@ here), reached through the same clients users run (s3fs, zarr's fsspec store).""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
@@ -142,6 +145,40 @@ def test_a_block_rewritten_on_s3_replaces_its_objects_and_no_others(s3, bucket, 
     clean = tmp_path / "clean.zarr"
     batch.run(batch.Job(images, annotations, clean, jobs=1, block=1, progress=False))
     assert_same_arrays(clean, url, ignore=["file_stat"])
+
+
+@contextlib.contextmanager
+def requests_to_the_server():
+    """The requests moto's server answers meanwhile, as its log lines ("GET /bucket/key ...")."""
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    log = logging.getLogger("werkzeug")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def test_a_batch_from_s3_fetches_a_shard_index_once_per_process(s3, bucket, made_store):
+    images, annotations, local = made_store
+    url = f"s3://{bucket}/val.zarr"
+    batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+    store, expected = open_store(url), open_store(local)
+    indices = [9, 0, 5, 2]  # three shards of binary_maps: 2 and 0 share one
+    out = [store._empty_maps() for _ in indices]
+    for _ in range(2):
+        with requests_to_the_server() as seen:
+            store.read_maps_into(indices, out)
+        fetched = [line for line in seen if "GET /" in line and "/binary_maps/c/" in line]
+        for index, maps in zip(indices, out, strict=True):
+            for name, values in maps.items():
+                np.testing.assert_array_equal(values, getattr(expected[index], name), err_msg=name)
+    assert len(fetched) == len(indices)  # the second time, each entry's chunk alone
 
 
 def test_verify_on_s3_finds_a_damaged_object_and_a_missing_one(s3, bucket, dataset, capsys):

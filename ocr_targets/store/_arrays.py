@@ -29,6 +29,7 @@ from ..geometry import Letterbox
 from ..location import Location
 from ..maps import Targets
 from ._errors import StoreError
+from ._indexes import ShardIndexes
 from ._layout import MAX_POINTS, MAX_POLYGONS, RAGGED_ARRAYS, encode_thresh
 
 ENGINE = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}
@@ -36,8 +37,12 @@ _OS_ERROR = re.compile(r"os error (\d+)")
 
 
 def open_group(store: Location, mode: str = "r") -> zarr.Group:
-    """The store's root group (``mode`` as zarr's: r, r+, a, w)."""
-    return zarr.open_group(store=store.zarr_store(read_only=mode == "r"), mode=mode, zarr_format=3)
+    """The store's root group (``mode`` as zarr's: r, r+, a, w); opened to read from object
+    storage, it keeps the shard indexes it reads (:class:`ShardIndexes`)."""
+    opened = store.zarr_store(read_only=mode == "r")
+    if mode == "r" and not store.is_local:
+        opened = ShardIndexes(opened)
+    return zarr.open_group(store=opened, mode=mode, zarr_format=3)
 
 
 # zarrs decodes on rayon's global thread pool, whose threads a forked process does not have:
