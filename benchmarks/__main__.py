@@ -261,14 +261,13 @@ class ShipOnly(_Collate if torch else object):
 
 def bench_scale(images: int) -> None:
     """Objects per image on S3, and a store laid out for 1,000,000 images."""
-    from .scale import million_entries, objects_on_s3
+    from .scale import million_entries, on_s3
 
     print("== scale")
     with tempfile.TemporaryDirectory() as scratch:
         folder, annotations = write_receipts(Path(scratch), 64, seed=2)
-        objects, count = objects_on_s3(folder, annotations)
-        print(f"objects written to S3 (moto server) for {count} images in one block of 64: {objects} "
-              f"({objects / count:.2f} per image; the layout before blocks wrote 8 per image)")  # fmt: skip
+        for line in on_s3(folder, annotations):
+            print(line)
         for line in million_entries(folder, annotations, Path(scratch) / "million.zarr"):
             print(line)
 

@@ -3,9 +3,7 @@ here), reached through the same clients users run (s3fs, zarr's fsspec store).""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -15,8 +13,8 @@ import time
 import numpy as np
 import pytest
 import s3fs
-from moto.server import ThreadedMotoServer
 
+from benchmarks.s3 import local_s3, requests_to_the_server
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
 from ocr_targets.location import Location
@@ -30,27 +28,8 @@ from tests.helpers import assert_same_arrays, entries_done
 def s3():
     """An S3 endpoint of our own; credentials and endpoint in the environment, as users set them
     (the Dask workers and subprocesses the tests start inherit them)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem()
-    yield fs
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
+    with local_s3() as fs:
+        yield fs
 
 
 @pytest.fixture
@@ -145,23 +124,6 @@ def test_a_block_rewritten_on_s3_replaces_its_objects_and_no_others(s3, bucket, 
     clean = tmp_path / "clean.zarr"
     batch.run(batch.Job(images, annotations, clean, jobs=1, block=1, progress=False))
     assert_same_arrays(clean, url, ignore=["file_stat"])
-
-
-@contextlib.contextmanager
-def requests_to_the_server():
-    """The requests moto's server answers meanwhile, as its log lines ("GET /bucket/key ...")."""
-    seen: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())
-    log = logging.getLogger("werkzeug")
-    level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield seen
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
 
 
 def test_a_batch_from_s3_fetches_a_shard_index_once_per_process(s3, bucket, made_store):
