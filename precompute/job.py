@@ -20,6 +20,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from ocr_targets import __version__
+from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.config import TargetConfig
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
@@ -145,9 +146,11 @@ def run(job: Job) -> Summary:
     Raises AnnotationError for an unusable annotation file, StoreError for a store that
     is locked or was made with other settings, and Stopped when Ctrl-C, SIGTERM or a full
     disk ends the run early; per-image problems are collected as failures, and every other
-    image is still stored.
+    image is still stored. This process and the workers keep the memory they free for the
+    next image (:mod:`ocr_targets.allocator`).
     """
     start = time.perf_counter()
+    keep_freed_memory()  # --jobs 1 computes here
     entries = read_ufo(job.annotations)
     names = list(entries)
     settings = settings_digest(job.config, job.size, job.pad)
@@ -326,6 +329,7 @@ def _write(
 ) -> BlockResult:
     """One block, in a worker: carry over the entries the store holds, compute the others,
     write the block's shards. Never raises: each image's problem is its Failure."""
+    keep_freed_memory()
     arrays, staging = _arrays(job, run_id)
     rows: list[dict | None] = [None] * length
     outcomes: dict[int, str | Failure] = {}
