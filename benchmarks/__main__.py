@@ -19,6 +19,7 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import settings_digest
 from ocr_targets.images import current_hashes, load_sample
 from ocr_targets.location import Location
+from ocr_targets.store import DEFAULT_BLOCK
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
@@ -33,7 +34,7 @@ except ImportError:  # the loader section needs the torch extra
 from .synthetic import receipt_polygons, write_receipts
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-JOB_BLOCK = 16  # the job section's blocks: many tasks, to share among processes
+JOB_BLOCKS = 8  # the job section's images: this many blocks of the default size, four for each of two processes
 
 
 def best_seconds(run: Callable[[], object], passes: int = 3) -> float:
@@ -87,16 +88,16 @@ def bench_maps(images: int) -> None:
 
 
 def bench_job(images: int) -> None:
-    count = -(-images * 10 // (2 * JOB_BLOCK)) * 2 * JOB_BLOCK  # whole blocks, as many for each of two processes
-    print(f"== precompute job on {count} synthetic receipts (1200x1600 JPEG, 100 words)")
-    keep_freed_memory()  # the floor with the allocator the job tunes for itself (--jobs 1 computes here)
+    count = JOB_BLOCKS * DEFAULT_BLOCK
+    print(f"== precompute job on {count} synthetic receipts (1200x1600 JPEG, 100 words), blocks of {DEFAULT_BLOCK}")
     with tempfile.TemporaryDirectory() as scratch:
         folder, annotations = write_receipts(Path(scratch), count)
         every = [parse_entry(name, entry) for name, entry in read_ufo(annotations).items()]
+        keep_freed_memory(Job(folder, annotations, scratch).block_bytes)  # the floor's process, as --jobs 1 does
 
         def decode_and(compute: Callable, sample: list) -> Callable:
             def each_image() -> None:
-                for annotation in sample:  # kept, 224 images' maps took 900 MB, new pages, 5 % of the time
+                for annotation in sample:  # kept, the maps of 224 images took 900 MB, 5 % of the time
                     load_sample(folder, annotation, 640).targets(TargetConfig(), compute)
 
             return each_image
@@ -107,14 +108,14 @@ def bench_job(images: int) -> None:
         def job(options: dict) -> Callable:
             def into_a_new_store() -> None:
                 out = Path(scratch) / f"{next(stores)}.zarr"
-                run(Job(folder, annotations, out, block=JOB_BLOCK, progress=False, **options))
+                run(Job(folder, annotations, out, progress=False, **options))
 
             return into_a_new_store
 
         floor_label = "floor: decode + fast path, 1 core, no writes"
         runs = {floor_label: decode_and(compute_targets, every)}
         runs |= {f"precompute --jobs {jobs}": job({"jobs": jobs}) for jobs in (1, 2)}
-        seconds = best_interleaved(runs, passes=5)  # the floor among the runs: all see the same machine
+        seconds = best_interleaved(runs, passes=4)  # the floor among the runs: all see the same machine
         # the clusters apart, after: the exit of a cluster's processes disturbed the run after it
         clusters = {f"precompute --dask local:{n} (cluster start included)": {"dask": f"local:{n}"} for n in (1, 2)}
         seconds |= best_interleaved({label: job(options) for label, options in clusters.items()}, 2, warm_up=False)
@@ -130,8 +131,8 @@ def bench_job(images: int) -> None:
         )
         first = seconds["precompute --jobs 2"]
         out = Path(scratch) / "last.zarr"
-        run(Job(folder, annotations, out, jobs=2, block=JOB_BLOCK, progress=False))
-        summary = run(Job(folder, annotations, out, jobs=2, block=JOB_BLOCK, progress=False))
+        run(Job(folder, annotations, out, jobs=2, progress=False))
+        summary = run(Job(folder, annotations, out, jobs=2, progress=False))
         print(
             f"rerun on unchanged data: {summary.seconds:.2f} s, {summary.seconds / first:.1%} of the first run "
             f"({summary.reused} reused)"
@@ -284,7 +285,9 @@ SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="sections to run (default: all)")
-    parser.add_argument("--images", type=int, default=20, help="synthetic receipts per section (default: 20)")
+    parser.add_argument(
+        "--images", type=int, default=20, help="synthetic receipts per section (default: 20; the job's: 8 blocks of 64)"
+    )
     args = parser.parse_args()
     for name in args.sections or SECTIONS:
         if name == "loader" and torch is None:

@@ -117,6 +117,11 @@ class Job:
             object.__setattr__(self, name, Location.of(getattr(self, name), self.storage_options))
 
     @property
+    def block_bytes(self) -> int:
+        """A block's threshold maps as float32: the largest array a task fills and zarrs copies."""
+        return self.block * self.size**2 * 4
+
+    @property
     def report(self) -> Location:
         """The failure report, beside the store."""
         return Location(self.out.url + ".failures.json", self.out.options)
@@ -150,7 +155,7 @@ def run(job: Job) -> Summary:
     next image (:mod:`ocr_targets.allocator`).
     """
     start = time.perf_counter()
-    keep_freed_memory()  # --jobs 1 computes here
+    keep_freed_memory(job.block_bytes)  # --jobs 1 computes here
     entries = read_ufo(job.annotations)
     names = list(entries)
     settings = settings_digest(job.config, job.size, job.pad)
@@ -329,7 +334,7 @@ def _write(
 ) -> BlockResult:
     """One block, in a worker: carry over the entries the store holds, compute the others,
     write the block's shards. Never raises: each image's problem is its Failure."""
-    keep_freed_memory()
+    keep_freed_memory(job.block_bytes)
     arrays, staging = _arrays(job, run_id)
     rows: list[dict | None] = [None] * length
     outcomes: dict[int, str | Failure] = {}
