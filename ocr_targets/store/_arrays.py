@@ -1,7 +1,8 @@
 """The store's arrays: opening them, writing a block, reading entries, all I/O of a call at once.
 
 zarr-python with the ``zarrs`` codec pipeline (Rust: sharding, Zstd and the checksums
-decoded in parallel), on zarr's local or fsspec store. Every helper here gathers its reads
+decoded in parallel) on a local store, and zarr-python's own pipeline on fsspec's (object
+storage), which zarrs does not take. Every helper here gathers its reads
 or writes into one event-loop call, so a batch's chunks are fetched concurrently (byte
 ranges of the shards) and a call's overhead is paid once, not per chunk. zarr-python,
 unlike TensorStore, survives the ``fork`` of a DataLoader's workers.
