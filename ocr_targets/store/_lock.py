@@ -37,6 +37,11 @@ def _holder_alive(holder: dict) -> bool:
     return True
 
 
+def now() -> str:
+    """The time as the store records it: UTC, to the second."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
 def describe(holder: dict) -> str:
     return f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
 
@@ -61,7 +66,7 @@ class StoreLock:
         holder = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "since": now(),
             "token": self.token,
         }
         data = json.dumps(holder).encode()

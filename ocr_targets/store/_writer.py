@@ -15,7 +15,6 @@ flags and a staging folder; the next run deletes the folder and recomputes those
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Iterable, Sequence
 
@@ -39,14 +38,10 @@ from ._layout import (
     layout,
     thresh_tolerance,
 )
-from ._lock import LOCK, StoreLock
+from ._lock import LOCK, StoreLock, now
 
 STAGING = ".staging"
 FILENAMES = "filenames.json"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def read_attributes(store: Location) -> dict | None:
@@ -151,8 +146,8 @@ class StoreWriter:
                 "binary_maps": list(BINARY_MAPS),
                 "thresh_tolerance": thresh_tolerance(thresh_dtype, config),
                 "sources": sources,
-                "created": _now() if fresh else stored["created"],
-                "updated": _now(),
+                "created": now() if fresh else stored["created"],
+                "updated": now(),
                 "images": len(filenames),
             }
             writer = cls(store, lock, list(filenames), attributes, group)
