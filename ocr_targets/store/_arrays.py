@@ -31,7 +31,7 @@ from ..location import Location
 from ..maps import Targets
 from ._errors import StoreError
 from ._indexes import ShardIndexes
-from ._layout import MAX_POINTS, MAX_POLYGONS, RAGGED_ARRAYS, encode_thresh
+from ._layout import MAX_POINTS, MAX_POLYGONS, POLYGONS, RAGGED_ARRAYS, encode_thresh
 
 ENGINE = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}
 _OS_ERROR = re.compile(r"os error (\d+)")
@@ -231,7 +231,7 @@ def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: objec
             [
                 read(arrays[f"{prefix}_offsets"], (index, slice(0, count + 1)))
                 for index, pair in zip(indices, counts, strict=True)
-                for prefix, count in zip(("shrunk", "word"), pair, strict=True)
+                for prefix, count in zip(POLYGONS, pair, strict=True)
             ],
             what,
         )

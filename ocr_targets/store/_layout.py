@@ -116,6 +116,7 @@ def compressors(name: str) -> list[BloscCodec | ZstdCodec]:
 
 
 RAGGED_ARRAYS = tuple(name for name, spec in layout(1, "float32", False).items() if spec.run)
+POLYGONS = ("shrunk", "word")  # the ragged polygons, {prefix}_offsets and {prefix}_coords, counted in image_info[3:5]
 
 
 def thresh_tolerance(dtype: str, config: TargetConfig) -> float:

@@ -31,6 +31,7 @@ from ._layout import (
     DONE_CHUNK,
     LEGACY_PAD,
     MAX_POINTS,
+    POLYGONS,
     RAGGED_ARRAYS,
     SCHEMA_VERSION,
     ArraySpec,
@@ -277,10 +278,10 @@ def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, 
     lengths = dict.fromkeys((name for name in arrays if name not in RAGGED_ARRAYS), 1)
     try:
         counts = [int(count) for count in gather([read(arrays["image_info"], index)], what)[0][3:5]]
-        ends = gather([read(arrays[f"{p}_offsets"], (index, c)) for p, c in zip(_PREFIXES, counts, strict=True)], what)
+        ends = gather([read(arrays[f"{p}_offsets"], (index, c)) for p, c in zip(POLYGONS, counts, strict=True)], what)
     except (StoreError, IndexError):
         counts, ends = [0, 0], [0, 0]  # unreadable or nonsense, which the entry's read reports
-    for prefix, count, points in zip(_PREFIXES, counts, ends, strict=True):
+    for prefix, count, points in zip(POLYGONS, counts, ends, strict=True):
         if count:
             lengths[f"{prefix}_offsets"], lengths[f"{prefix}_coords"] = count + 1, min(max(int(points), 1), MAX_POINTS)
     keys = [
@@ -289,9 +290,6 @@ def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, 
         for run in range(-(-length // arrays[name].chunks[1]))
     ]
     return [f"{store}/{key}" for key in keys if not (store / key).exists()]
-
-
-_PREFIXES = ("shrunk", "word")  # of the ragged arrays that hold polygons
 
 
 def _children(store: Location) -> list[str]:
