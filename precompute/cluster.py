@@ -2,6 +2,10 @@
 
 The scheduler reruns the task of a worker that dies (up to its ``allowed-failures``), so
 a killed worker costs time, not entries; the client still marks every block done itself.
+It also reruns a finished task whose result a client still holds when the worker holding
+that result dies, so each task is released as soon as its result is in: a block is not
+written again behind the client's back. (A worker lost in the instant between the two still
+costs a rerun, which writes the same bytes again: :func:`ocr_targets.store.write_block`.)
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ def results(address: str, function: Callable, arguments: Sequence[tuple], failed
     futures = {client.submit(function, *task, pure=False): task for task in arguments}
     try:
         for future, outcome in as_completed(futures, with_results=True, raise_errors=False):
-            yield failed(futures[future], outcome) if future.status == "error" else outcome
+            task = futures.pop(future)
+            error = future.status == "error"
+            client.cancel(future)  # its result is here: a worker lost now must not rerun it
+            yield failed(task, outcome) if error else outcome
     finally:
         client.cancel(list(futures))
         client.close()

@@ -11,6 +11,7 @@ from distributed import Client, LocalCluster
 
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
+from precompute import cluster
 from precompute import job as batch
 from precompute.cli import main
 from tests.helpers import assert_same_arrays, entries_done
@@ -53,6 +54,34 @@ def test_a_worker_killed_mid_run_costs_no_entry(tmp_path):
     clean = tmp_path / "clean.zarr"
     batch.run(batch.Job(images, annotations, clean, jobs=2, block=4, progress=False))
     assert_same_arrays(clean, out)
+
+
+def test_a_task_is_let_go_once_its_result_is_in(tmp_path):
+    """The scheduler reruns a finished task whose result a client still holds when the worker
+    holding that result dies: the job's block would be written again behind its back."""
+    gate = tmp_path / "gate"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        with Client(local) as client:
+            results = cluster.results(local.scheduler_address, _wait_for, [(None,), (str(gate),)], _failed)
+            assert next(results) is None  # the task with nothing to wait for; the other still runs
+            held = client.run_on_scheduler(_tasks_known)
+            gate.touch()
+            assert list(results) == [str(gate)]
+    assert held == 1
+
+
+def _wait_for(path: str | None) -> str | None:
+    while path is not None and not os.path.exists(path):
+        time.sleep(0.01)
+    return path
+
+
+def _failed(task: tuple, error: BaseException) -> None:
+    raise AssertionError(f"task {task} failed: {error!r}")
+
+
+def _tasks_known(dask_scheduler) -> int:
+    return len(dask_scheduler.tasks)
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(dataset, tmp_path, capsys):
