@@ -138,7 +138,10 @@ class Location:
         self.fs.copy(self.path, target.path, recursive=True)
 
     def disk_usage(self) -> int:
-        """Bytes of every object under this prefix."""
+        """Bytes of every object under this prefix. On a local disk, a file that goes while
+        they are counted (a job replacing a store's objects as it writes) counts as gone."""
+        if self.is_local:
+            return sum(_file_size(os.path.join(root, name)) for root, _, names in os.walk(self.path) for name in names)
         return int(self.fs.du(self.path)) if self.exists() else 0
 
     def zarr_store(self, read_only: bool = False) -> zarr.abc.store.Store:
@@ -146,6 +149,13 @@ class Location:
         if self.is_local:
             return zarr.storage.LocalStore(self.path, read_only=read_only)
         return zarr.storage.FsspecStore.from_url(self.url, storage_options=self.options, read_only=read_only)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def parse_storage_options(pairs: list[str]) -> dict[str, Any]:

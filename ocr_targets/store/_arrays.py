@@ -184,17 +184,18 @@ def _ragged(prefix: str, polygons: list[np.ndarray], dtype: type) -> dict[str, n
 
 def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Sequence[dict | None]) -> None:
     """Write the entries ``start ..`` of block ``block`` (None: an entry that failed, left zero) as
-    one shard per array (a ragged array: per run its entries reach). The block's old shards
-    are deleted first, so nothing of an earlier, longer entry survives and no old shard is
-    read back to be merged."""
+    one shard per array (a ragged array: per run its entries reach), then delete the block's
+    objects beyond those runs, left by an earlier, longer entry. Each shard is written whole,
+    over its old object, and never deleted first: a task run twice (Dask reruns the task of a
+    worker it lost) rewrites the same bytes and leaves no moment without them."""
     store = next(iter(arrays.values())).store
     what = f"{store} block {block}"
-    gather([store.delete_dir(f"{name}/c/{block}") for name in arrays], what)
-    writes = []
+    writes, kept = [], {}
     for name, array in arrays.items():
         run = array.chunks[1]  # ragged arrays: whole inner chunks only
         longest = max((len(row[name]) for row in rows if row is not None), default=0)
         length = min(-(-longest // run) * run, array.shape[1])
+        kept[name] = {block_object(name, array.ndim, block, index) for index in range(length // array.shards[1])}
         if not length:
             continue  # nothing but fill values: no object at all
         values = _block_buffer(name, (len(rows), length, *array.shape[2:]), array.dtype)
@@ -205,6 +206,12 @@ def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Seq
             values[position, filled:] = 0
         writes.append(array.async_array.setitem((slice(start, start + len(rows)), slice(0, length)), values))
     gather(writes, what)
+    gather([_delete_others(store, f"{name}/c/{block}/", keys) for name, keys in kept.items()], what)
+
+
+async def _delete_others(store: zarr.abc.store.Store, prefix: str, kept: set[str]) -> None:
+    """Delete every object under ``prefix`` but ``kept``."""
+    await asyncio.gather(*[store.delete(key) async for key in store.list_prefix(prefix) if key not in kept])
 
 
 _buffers = threading.local()  # per thread: a Dask worker may run tasks on several
