@@ -109,6 +109,19 @@ def test_changed_image_or_words_recompute_exactly_that_image(dataset, tmp_path):
     np.testing.assert_array_equal(store[store.index_of("icdar2015_img_3.jpg")].prob_map, expected.prob_map)
 
 
+def test_done_flags_are_replaced_whole_never_rewritten_in_place(dataset, tmp_path):
+    """A reader (``info``, a training job's check) may read the flags while a job sets them."""
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    held = tmp_path / "held"
+    os.link(out / "done/c/0", held)  # the file as it is now, whatever happens to its name
+    (images / "wildreceipt_2.jpeg").write_bytes((images / "wildreceipt_1.jpeg").read_bytes())
+    assert run(images, annotations, out).computed == 1
+    assert not os.path.samefile(out / "done/c/0", held)  # new files were renamed into place
+    assert open_store(out).done().all()
+
+
 def test_transcription_change_alone_recomputes_nothing(dataset, tmp_path):
     images, annotations = dataset
     out = tmp_path / "targets.zarr"

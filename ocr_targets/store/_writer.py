@@ -9,8 +9,10 @@ Crash safety: an entry is trusted only while its done flag is 1. ``arrange`` cle
 of every block it will rewrite before anything of it changes, and copies the old shards of
 the blocks that entries are carried from into ``.staging/`` first, so a task (or Dask's
 rerun of it) always reads carried entries from a copy nothing writes to. The client sets the
-flags of a block only after its task has written all of it. A killed run leaves cleared
-flags and a staging folder; the next run deletes the folder and recomputes those entries.
+flags of a block only after its task has written all of it, so a shard that zarrs was
+rewriting in place when its task was killed is never trusted; the flags themselves are
+replaced whole. A killed run leaves cleared flags and a staging folder; the next run deletes
+the folder and recomputes those entries.
 """
 
 from __future__ import annotations
@@ -84,7 +86,9 @@ class StoreWriter:
             attributes["settings"]["with_images"],
         )
         self.arrays = open_arrays(group, names)  # every array but done, at its length before ``arrange``
-        self.done = open_arrays(group, ["done"])["done"]
+        # zarr's own pipeline: a local done chunk is then replaced by a rename, never seen half
+        # written (zarrs truncates and rewrites a file in place), at 1 ms a block instead of 0.4
+        self.done = group["done"]
 
     @classmethod
     def open(
