@@ -79,7 +79,9 @@ def test_a_rerun_removes_what_a_write_killed_before_its_rename_left(dataset, tmp
     images, annotations = dataset
     out = tmp_path / "targets.zarr"
     run(images, annotations, out)
-    (out / "filenames.json.partial").write_text('["half of a')
+    (out / "filenames.json.partial").write_text('["half of a')  # ours, and zarr's:
+    (out / "thresh_map/zarr.5f0e.partial").write_text('{"shape": [1')
+    (out / "done/c/0.5f0e.partial").write_bytes(b"(\xb5/\xfd")
     assert run(images, annotations, out).reused == 12
     assert not list(out.rglob("*.partial")) and (out / "filenames.json").exists()
 

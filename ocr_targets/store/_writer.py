@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import zarr
@@ -132,9 +133,8 @@ class StoreWriter:
         try:
             (store / STAGING).delete(recursive=True)  # what a killed run left half done
             fresh = stored is None or overwrite
-            for child in _children(store):  # all of it, or a local write killed before its rename
-                if fresh or child.endswith(".partial"):
-                    (store / child).delete(recursive=True)
+            for child in _children(store) if fresh else _killed_writes(store):
+                (store / child).delete(recursive=True)
             group = open_group(store, "a")
             (_create_arrays if fresh else _check_arrays)(group, layout(size, thresh_dtype, with_images), block)
             attributes = {
@@ -302,6 +302,17 @@ def _children(store: Location) -> list[str]:
         return []
     names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in store.fs.ls(store.path, detail=False)]
     return [name for name in names if name != LOCK]
+
+
+def _killed_writes(store: Location) -> list[str]:
+    """What local writes killed before their rename left: ``*.partial`` files beside the
+    metadata (the root's, the arrays') and the done flags' chunks. Objects appear whole on
+    object storage."""
+    if not store.is_local:
+        return []
+    root = Path(store.path)
+    patterns = ("*.partial", "*/*.partial", "done/c/*.partial")
+    return [str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern)]
 
 
 def _check_compatible(store: Location, stored: dict, settings: dict) -> None:
