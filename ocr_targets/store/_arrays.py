@@ -125,10 +125,11 @@ class _Entries:
             )
 
 
-def block_object(name: str, rank: int, block: int, run: int = 0) -> str:
-    """The key, within the store, of block ``block``'s shard of an array ``name`` of ``rank``
-    axes (of a ragged array: of its run ``run``)."""
-    return f"{name}/c/{block}/{run}" + "/0" * (rank - 2)
+def block_objects(name: str, array: zarr.Array, block: int, length: int) -> list[str]:
+    """The keys, within the store, of block ``block``'s shards of array ``name`` that hold its
+    entries' first ``length`` values along axis 1: one, or a ragged array's one per run."""
+    runs = -(-length // array.chunks[1])
+    return [f"{name}/c/{block}/{run}" + "/0" * (array.ndim - 2) for run in range(runs)]
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Seq
         run = array.chunks[1]  # ragged arrays: whole inner chunks only
         longest = max((len(row[name]) for row in rows if row is not None), default=0)
         length = min(-(-longest // run) * run, array.shape[1])
-        kept[name] = {block_object(name, array.ndim, block, index) for index in range(length // array.shards[1])}
+        kept[name] = set(block_objects(name, array, block, length))
         if not length:
             continue  # nothing but fill values: no object at all
         values = _block_buffer(name, (len(rows), length, *array.shape[2:]), array.dtype)

@@ -27,7 +27,7 @@ from zarr.api.asynchronous import create_array
 
 from ..config import ALGORITHM_VERSION, TargetConfig
 from ..location import Location
-from ._arrays import block_object, gather, open_arrays, open_group, read, read_rows
+from ._arrays import block_objects, gather, open_arrays, open_group, read, read_rows
 from ._errors import StoreError
 from ._layout import (
     BINARY_MAPS,
@@ -288,12 +288,8 @@ def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, 
     for prefix, count, points in zip(POLYGONS, counts, ends, strict=True):
         if count:
             lengths[f"{prefix}_offsets"], lengths[f"{prefix}_coords"] = count + 1, min(max(int(points), 1), MAX_POINTS)
-    keys = [
-        block_object(name, arrays[name].ndim, index // block, run)
-        for name, length in lengths.items()
-        for run in range(-(-length // arrays[name].chunks[1]))
-    ]
-    return [f"{store}/{key}" for key in keys if not (store / key).exists()]
+    shards = [block_objects(name, arrays[name], index // block, length) for name, length in lengths.items()]
+    return [f"{store}/{key}" for keys in shards for key in keys if not (store / key).exists()]
 
 
 def _children(store: Location) -> list[str]:
