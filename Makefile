@@ -1,20 +1,33 @@
-# Everything runs in .venv, made by `make install`.
+# Everything runs in .venv, made by `make install`; .venv-pinned is the competition
+# baseline's own environment (numpy 1.26, numba 0.58, ...: constraints/baseline.txt), where
+# `make test` runs the suite a second time.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PINNED := .venv-pinned
+EXTRAS := .[torch,test,dask,s3]
 # A CPU build; an unpinned torch pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
-.PHONY: install test soak lint bench precompute verify info example clean
+.PHONY: install install-pinned test test-pinned soak lint bench precompute verify info example clean
 
-install:
+install: install-pinned
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[torch,test,dask,s3]" "$(TORCH)"
+	$(BIN)/python -m pip install -e "$(EXTRAS)" "$(TORCH)"
 
-test:
+# The baseline pins both OpenCV wheels: opencv-python 4.8.1.78 and the headless 4.11.0.86 that
+# albumentations brings.
+install-pinned:
+	$(PYTHON) -m venv $(PINNED)
+	$(PINNED)/bin/python -m pip install -c constraints/baseline.txt -e "$(EXTRAS)" "$(TORCH)" opencv-python
+
+test: test-pinned
 	$(BIN)/python -m pytest
+
+test-pinned:
+	$(PINNED)/bin/python -m pytest -p no:cacheprovider
 
 soak:
 	$(BIN)/python -m pytest -m slow -s tests/test_soak.py

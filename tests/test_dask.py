@@ -64,7 +64,7 @@ def test_a_task_is_let_go_once_its_result_is_in(tmp_path):
         with Client(local) as client:
             results = cluster.results(local.scheduler_address, _wait_for, [(None,), (str(gate),)], _failed)
             assert next(results) is None  # the task with nothing to wait for; the other still runs
-            held = client.run_on_scheduler(_tasks_known)
+            held = _settled(lambda: client.run_on_scheduler(_tasks_known), 1)
             gate.touch()
             assert list(results) == [str(gate)]
     assert held == 1
@@ -78,6 +78,15 @@ def _wait_for(path: str | None) -> str | None:
 
 def _failed(task: tuple, error: BaseException) -> None:
     raise AssertionError(f"task {task} failed: {error!r}")
+
+
+def _settled(read, expected, seconds: float = 10.0):
+    """``read()`` once it gives ``expected``, or its last value after ``seconds``: the
+    scheduler forgets a released task a moment after the client's call returns."""
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
 
 
 def _tasks_known(dask_scheduler) -> int:
