@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 
 # Bump whenever a change to the geometry or the maps could change a stored value:
 # it is part of every content hash, so stores made by an older algorithm recompute.
-ALGORITHM_VERSION = "2"  # 2: the baseline's data path (centered pad, clamp, EXIF words, word filters, eps)
+ALGORITHM_VERSION = "3"  # 2: the baseline's data path (centered pad, clamp, EXIF words, word filters, eps);
+# 3: its keypoints dropped by the resize, later words shifted
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class StoreDataset(torch.utils.data.Dataset):
         return len(self.store)
 
     def __getitem__(self, index: int) -> dict:
-        height, width, orientation, _, _ = self.store.info(index)
+        height, width, orientation = self.store.info(index)[:3]
         words, ignore = self.store.words(index)
         return _item(
             self.images,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -194,18 +195,42 @@ class Letterbox:
         padded[top : top + height, left : left + width] = image
         return padded
 
-    def polygons(self, polygons: Iterable[np.ndarray]) -> list[np.ndarray]:
-        """(N, 2) polygons in the upright frame, clamped into the image, then scaled and
-        shifted with it (in float64, as albumentations moves keypoints), as float32."""
+    def keypoints(self, polygons: Sequence[np.ndarray]) -> Keypoints:
+        """(N, 2) words in the upright frame moved as the baseline's transform moves them.
+
+        Every point is clamped into the image, scaled (in float64, as albumentations moves
+        keypoints), then dropped if the resize put it at x >= the resized width or y >= the
+        resized height (``remove_invisible``, checked before the pad), shifted with the pad
+        and cast to float32. The survivors are sliced again by each word's point count, so a
+        dropped point shifts every later word by one point; a slice of fewer than 3 points
+        is skipped.
+        """
         height, width = self.original_size
-        left, top = self.offset
+        resized_height, resized_width = self.resized_size
+        lengths = [len(np.asarray(polygon).reshape(-1, 2)) for polygon in polygons]
+        if not lengths:
+            return Keypoints([], [], 0)
+        points = np.concatenate([np.asarray(polygon, dtype=np.float64).reshape(-1, 2) for polygon in polygons])
         limit = np.array([max(width - 1, 0), max(height - 1, 0)], dtype=np.float64)
-        return [
-            (np.clip(np.asarray(polygon, dtype=np.float64).reshape(-1, 2), 0, limit) * self.scale + (left, top)).astype(
-                np.float32
-            )
-            for polygon in polygons
-        ]
+        points = np.clip(points, 0, limit) * self.scale
+        visible = (points[:, 0] < resized_width) & (points[:, 1] < resized_height)
+        points = (points[visible] + self.offset).astype(np.float32)
+        words, sources, start = [], [], 0
+        for source, length in enumerate(lengths):
+            piece = points[start : start + length]
+            start += len(piece)
+            if len(piece) >= 3:
+                words.append(piece)
+                sources.append(source)
+        return Keypoints(words, sources, int(len(visible) - visible.sum()))
+
+
+class Keypoints(NamedTuple):
+    """Words after the baseline's keypoint transform (:meth:`Letterbox.keypoints`)."""
+
+    polygons: list[np.ndarray]  # (K, 2) float32, target coordinates
+    sources: list[int]  # the index of the word whose slice each polygon is
+    dropped: int  # points the resize put outside the image: if any, later words are shifted
 
 
 def survives_resize(polygon: np.ndarray) -> bool:

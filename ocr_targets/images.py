@@ -102,6 +102,7 @@ class Sample:
     letterbox: Letterbox
     polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates: the words that survive the resize
     ignore: list[bool]  # their ignore flags
+    dropped_points: int  # word points the resize moved out of the image (later words shifted; rule 7)
 
     def targets(self, config: TargetConfig, compute=compute_targets) -> Targets:
         size = self.letterbox.size
@@ -114,15 +115,15 @@ def load_sample(
     """Read, decode and transform one image and its words; ImageError names the file.
 
     The baseline's data path: words mapped into the upright frame (rule of EXIF
-    orientation), clamped into the image, scaled and shifted with it; words that
-    vanish in the resize are dropped.
+    orientation), clamped into the image, scaled and shifted with it, re-sliced after the
+    points the resize moved out of the image are dropped; words that vanish are dropped.
     """
     path = Location.of(images) / annotation.name
     data, file_stat = read_image_file(path)
     decoded = decode_image(data, path, pixels)
     letterbox = Letterbox(decoded.size, size, pad)
-    words = letterbox.polygons(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
-    kept = [index for index, word in enumerate(words) if survives_resize(word)]
+    moved = letterbox.keypoints(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
+    kept = [k for k, word in enumerate(moved.polygons) if survives_resize(word)]
     return Sample(
         annotation,
         data,
@@ -130,8 +131,9 @@ def load_sample(
         decoded.pixels,
         decoded.orientation,
         letterbox,
-        [words[index] for index in kept],
-        [annotation.ignore[index] for index in kept],
+        [moved.polygons[k] for k in kept],
+        [annotation.ignore[moved.sources[k]] for k in kept],
+        moved.dropped,
     )
 
 

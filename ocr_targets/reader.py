@@ -52,6 +52,7 @@ class Entry:
     orientation: int  # the image's EXIF orientation
     words: list[np.ndarray]  # (N, 2) float32: the word polygons the targets were made of
     ignore: list[bool]  # their ignore flags
+    dropped_points: int  # word points the resize dropped (> 0: later words shifted, as in training)
     image: np.ndarray | None  # (S, S, 3) uint8 after the validation transform, if the store holds images
 
 
@@ -137,9 +138,10 @@ class TargetStore:
         (a read would give zeros)."""
         return missing_objects(self.location, self._entry_arrays(), self._position(index), self.block)
 
-    def info(self, index: int) -> tuple[int, int, int, int, int]:
-        """(height, width, EXIF orientation, shrunk polygons, words) of entry ``index``: the
-        image's upright size and how many polygons of each kind it holds."""
+    def info(self, index: int) -> tuple[int, int, int, int, int, int]:
+        """(height, width, EXIF orientation, shrunk polygons, words, dropped points) of entry
+        ``index``: the image's upright size, how many polygons of each kind it holds, and how
+        many word points the resize dropped (more than 0: the baseline shifted later words)."""
         return tuple(int(value) for value in self._read("image_info", self._position(index)))
 
     def matrices(self, index: int) -> np.ndarray:
@@ -167,6 +169,13 @@ class TargetStore:
     def done(self) -> np.ndarray:
         """The done flag of every entry."""
         return self._read("done", slice(None))
+
+    def shifted(self) -> np.ndarray:
+        """The indices of the done entries whose words the baseline's keypoint slicing shifted:
+        the resize moved a point out of the image, albumentations dropped it, and every later
+        word of the image starts one point later (the store holds what training computed)."""
+        dropped = self._read("image_info", slice(None), 5)
+        return np.flatnonzero((dropped > 0) & (self.done() > 0))
 
     def content_hashes(self) -> list[str]:
         """The content hash of every entry."""
@@ -249,6 +258,7 @@ class TargetStore:
             orientation=orientation,
             words=_split(row["word_offsets"], row["word_coords"]),
             ignore=[bool(flag) for flag in row["word_ignore"]],
+            dropped_points=int(row["image_info"][5]),
             image=row.get("images"),
             **maps,
         )

@@ -23,6 +23,8 @@ def info(path: Location) -> list[str]:
     lines = [
         f"store        {path}",
         f"images       {len(store)} ({done} done, {len(store) - done} not computed)",
+        f"shifted      {len(store.shifted())} images where the baseline's keypoint slicing shifted words "
+        "(a word point that the resize moved out of the image was dropped; stored as training computed it)",
         f"size on disk {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)",
         "parameters   " + ", ".join(f"{k}={v}" for k, v in settings["config"].items()),
         f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "

@@ -59,6 +59,7 @@ class Summary:
     computed: int = 0
     reused: int = 0
     moved: int = 0
+    shifted: int = 0  # images computed whose words the baseline's keypoint slicing shifted
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     store_bytes: int = 0
@@ -71,6 +72,12 @@ class Summary:
             f"{len(self.failures)} failed "
             f"in {self.seconds:.1f} s ({rate:.1f} images/s computed); store {self.store_bytes / 2**20:.1f} MiB"
         ]
+        if self.shifted:
+            lines.append(
+                f"{self.shifted} of the images computed had words shifted by the baseline's keypoint slicing "
+                "(a point the resize moved out of the image was dropped), as in training; "
+                "`ocr-targets info` counts them"
+            )
         lines += [f"  failed: {failure.message}" for failure in self.failures]
         return lines
 
@@ -137,6 +144,7 @@ class BlockResult:
     length: int
     outcomes: dict[int, str | Failure]
     disk_full: str | None = None
+    shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
 
     @property
     def flags(self) -> list[bool]:
@@ -187,6 +195,7 @@ def run(job: Job) -> Summary:
                     raise OSError(errno.ENOSPC, result.disk_full)
                 with _signals_held():  # done flags written are done flags counted
                     writer.mark_done(result.start, result.flags)
+                    summary.shifted += result.shifted
                     for outcome in result.outcomes.values():
                         if isinstance(outcome, Failure):
                             summary.failures.append(outcome)
@@ -361,7 +370,8 @@ def _write(
         if error.errno == errno.ENOSPC:  # the run cannot go on: the client stops it
             return BlockResult(start, length, outcomes, f"{job.out}: no space left on the device")
         return _failed(job, start, length, entries, f"cannot write its block ({error})")
-    return BlockResult(start, length, outcomes)
+    computed = [rows[index - start] for index, outcome in outcomes.items() if outcome == "computed"]
+    return BlockResult(start, length, outcomes, shifted=sum(int(row["image_info"][5] > 0) for row in computed))
 
 
 def _compute(job: Job, settings: str, index: int, name: str, annotation: ImageAnnotation) -> dict | Failure:
@@ -385,6 +395,7 @@ def _compute(job: Job, settings: str, index: int, name: str, annotation: ImageAn
             sample.targets(job.config),
             sample.polygons,
             sample.ignore,
+            sample.dropped_points,
             sample.letterbox.image(sample.image) if job.with_images else None,
         )
         return entry_row(record, job.thresh_dtype, job.config)

@@ -121,7 +121,12 @@ def transform(image: np.ndarray, polygons: list[np.ndarray] | None, pad: str) ->
         index += len(points)
         if len(points) >= 3:
             out.append(np.array(points, dtype=np.float32).reshape(1, -1, 2))
-    return {"image": tensor, "polygons": out, "inverse_matrix": inverse_matrix((width, height), pad)}
+    return {
+        "image": tensor,
+        "polygons": out,
+        "inverse_matrix": inverse_matrix((width, height), pad),
+        "dropped_keypoints": len(keypoints) - len(transformed["keypoints"]),
+    }
 
 
 def inverse_matrix(original_size: tuple[int, int], pad: str, target: int = 640) -> np.ndarray:
@@ -160,6 +165,7 @@ def baseline_item(images: Path, name: str, words: list[np.ndarray] | None, pad: 
         "shape": image.size,
         "inverse_matrix": transformed["inverse_matrix"],
         "polygons": kept,
+        "dropped_keypoints": transformed["dropped_keypoints"],
         "prob_map": prob_map,
         "thresh_map": thresh_map,
     }

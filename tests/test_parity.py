@@ -19,6 +19,7 @@ from PIL import Image
 from ocr_targets import open_store
 from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import UFODataset
+from ocr_targets.geometry import quarter_turn
 from precompute import job as batch
 from tests.baseline_path import baseline_item, load_words
 from tests.conftest import DATA
@@ -54,6 +55,34 @@ def scattered(width: int, height: int, count: int, seed: int) -> list[list[list[
         x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
         out.append(np.round(box(x, y, w, h), 1).tolist())
     return out
+
+
+# (name, upright (width, height), EXIF orientation)
+SHIFTING = [
+    ("phone_1080x2340.jpg", (1080, 2340), 1),
+    ("phone_2340x1080.jpg", (2340, 1080), 1),
+    ("phone_1440x2960.jpg", (1440, 2960), 1),
+    ("phone_1080x2340_exif6.jpg", (1080, 2340), 6),
+]
+NOT_SHIFTING = [("phone_1170x2532.jpg", (1170, 2532), 1), ("phone_1080x1920.jpg", (1080, 1920), 1)]
+
+
+def border_words(width: int, height: int, seed: int, cross: bool = True) -> dict:
+    """Words all over a (width, height) frame, some across its right and bottom borders (or,
+    ``cross=False``, reaching exactly its last column and row, so that they still fit the
+    frame), one ending on the last column, with a 5-point word among them."""
+    rng = np.random.default_rng(seed)
+    polygons = scattered(width, height, 40, seed)
+    for k in range(6):
+        y, w = rng.uniform(0, height - 80), rng.uniform(140, 300)
+        x = width - rng.uniform(30, 120) if cross else width - 1 - w
+        polygons.insert(5 * k + 2, box(x, y, w, 50))
+        x, h = rng.uniform(0, width - 200), rng.uniform(80, 160)
+        y = height - rng.uniform(20, 60) if cross else height - 1 - h
+        polygons.insert(5 * k + 4, box(x, y, 180, h))
+    polygons.insert(9, box(width - 101, height / 3, 100, 40))  # its right side on x = width - 1
+    polygons.insert(12, [[20, 40], [140, 30], [200, 60], [130, 90], [25, 80]])
+    return words(*polygons)
 
 
 def save(path: Path, pixels: np.ndarray, mode: str = "RGB", orientation: int = 1) -> None:
@@ -116,6 +145,16 @@ def build_cases(root: Path) -> tuple[Path, Path]:
             [[5.5, 7.5]],  # one point
         ),
     )
+    # Rule 7: phone sizes where a point clamped to the last column (row) lands at or past the
+    # resized width (height), (w - 1) * s >= round(w * s): albumentations drops it and the
+    # baseline's slicing shifts every later word by a point. Words cross the right (bottom)
+    # border; one ends exactly on the last column. 1170x2532 and 1080x1920 drop nothing.
+    for name, (width, height), orientation in SHIFTING + NOT_SHIFTING:
+        stored = (height, width) if quarter_turn(orientation) else (width, height)
+        # words drawn on the upright frame; those of the EXIF photo fit only that frame, so they
+        # reach its borders without crossing them
+        annotation = border_words(width, height, width, cross=orientation == 1)
+        add(name, texture(stored[1], stored[0], width + height), annotation, orientation=orientation)
     add("gray.jpg", texture(600, 450, 4), words(*scattered(450, 600, 8, 4)), mode="L")
     add("alpha.png", texture(300, 500, 5), words(*scattered(500, 300, 8, 5)), mode="RGBA")
     add("palette.png", texture(400, 300, 6), words(*scattered(300, 400, 8, 6)), mode="P")
@@ -147,10 +186,18 @@ def parity(request, cases, tmp_path_factory):
 def test_the_cases_exercise_every_rule(parity):
     _, images, annotations, _, baseline = parity
     raw = load_words(annotations)
-    assert len(baseline) == 12 + 1 + 16 + 7
+    assert len(baseline) == 12 + 1 + 16 + len(SHIFTING) + len(NOT_SHIFTING) + 7
     assert len(baseline["small_333x517.jpg"]["polygons"]) < len(raw["small_333x517.jpg"])  # words were dropped
     assert len(baseline["phone_4032x3024_exif6.jpg"]["polygons"]) == len(raw["phone_4032x3024_exif6.jpg"]) - 1
     assert Image.open(images / "palette.png").mode == "P" and Image.open(images / "alpha.png").mode == "RGBA"
+
+
+def test_the_store_counts_the_images_whose_words_the_baseline_shifted(parity):
+    _, _, _, out, baseline = parity
+    shifting = {name for name, _, _ in SHIFTING}
+    assert {name for name, item in baseline.items() if item["dropped_keypoints"]} == shifting
+    store = open_store(out)
+    assert {store.filenames[index] for index in store.shifted()} == shifting
 
 
 def test_store_holds_what_training_computed(parity):

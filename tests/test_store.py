@@ -28,8 +28,9 @@ def test_reader_reads_what_zarr_reads(store_path):
         np.testing.assert_array_equal(entry.thresh_map, group["thresh_map"][index])
         np.testing.assert_array_equal(entry.matrix, group["matrices"][index, 0])
         np.testing.assert_array_equal(entry.inverse_matrix, group["matrices"][index, 1])
-        height, width, orientation, shrunk, words = group["image_info"][index]
+        height, width, orientation, shrunk, words, dropped = group["image_info"][index]
         assert entry.original_size == (height, width) and entry.orientation == orientation
+        assert entry.dropped_points == dropped
         for prefix, polygons, count in (("shrunk", entry.shrunk_polygons, shrunk), ("word", entry.words, words)):
             assert len(polygons) == count
             offsets = group[f"{prefix}_offsets"][index, : count + 1]

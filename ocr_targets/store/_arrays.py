@@ -144,6 +144,7 @@ class Record:
     targets: Targets
     words: list[np.ndarray]  # (N, 2) float32, target coordinates
     ignore: list[bool]
+    dropped_points: int  # word points the resize dropped (later words shifted)
     image: np.ndarray | None  # (S, S, 3) uint8 with --with-images
 
 
@@ -156,7 +157,13 @@ def entry_row(record: Record, thresh_dtype: str, config: TargetConfig) -> dict[s
         "thresh_map": encode_thresh(targets.thresh_map, thresh_dtype, config),
         "matrices": np.stack([record.letterbox.matrix, record.letterbox.inverse_matrix]),
         "image_info": np.array(
-            [*record.letterbox.original_size, record.orientation, len(targets.shrunk_polygons), len(record.words)],
+            [
+                *record.letterbox.original_size,
+                record.orientation,
+                len(targets.shrunk_polygons),
+                len(record.words),
+                record.dropped_points,
+            ],
             dtype=np.int32,
         ),
         "content_hash": np.frombuffer(bytes.fromhex(record.content_hash), dtype=np.uint8),

@@ -13,7 +13,8 @@ target side:
     binary_maps      (N, 3, S, S) uint8   prob_map, prob_mask, thresh_mask (0/1, lossless)
     thresh_map       (N, S, S)    float32 | float16 | uint8 (see THRESH_DTYPES)
     matrices         (N, 2, 3, 3) float64 forward (original -> target) and inverse matrix
-    image_info       (N, 5)       int32   original height, width, EXIF orientation, shrunk polygons, words
+    image_info       (N, 6)       int32   original height, width, EXIF orientation, shrunk polygons, words,
+                                          word points the resize dropped (> 0: later words shifted)
     content_hash     (N, 32)      uint8   SHA-256 of image bytes, words, parameters, algorithm
     image_digest     (N, 32)      uint8   SHA-256 of the image file's bytes
     file_stat        (N, 2)       int64   the image file's size and mtime (ns) when it was read, so
@@ -41,7 +42,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from ..config import TargetConfig
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
@@ -80,7 +81,7 @@ def layout(size: int, thresh_dtype: str, with_images: bool) -> dict[str, ArraySp
         "binary_maps": ArraySpec((3, size, size), "uint8"),
         "thresh_map": ArraySpec((size, size), thresh_dtype),
         "matrices": ArraySpec((2, 3, 3), "float64"),
-        "image_info": ArraySpec((5,), "int32"),
+        "image_info": ArraySpec((6,), "int32"),
         "content_hash": ArraySpec((32,), "uint8"),
         "image_digest": ArraySpec((32,), "uint8"),
         "file_stat": ArraySpec((2,), "int64"),
