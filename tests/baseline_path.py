@@ -1,6 +1,6 @@
 """The baseline's validation data path as of 2025-10-08, rebuilt for the tests from the real
 libraries it ran on: PIL for loading and EXIF orientation, albumentations 1.3.1 for the
-resize, the padding and the keypoints, and its collate (``baseline_collate``).
+resize, the padding and the keypoints; the maps are the independent statement of ``oracle``.
 
 Written independently of ``ocr_targets`` and in the baseline's own order of steps
 (ocr/datasets/base.py, ocr/datasets/transforms.py, ocr/utils/orientation.py), so that
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tests.baseline_collate import baseline_maps
+from tests.oracle import oracle_maps
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -158,7 +158,7 @@ def baseline_item(images: Path, name: str, words: list[np.ndarray] | None, pad: 
     polygons = words_upright(words, raw_width, raw_height, orientation) if words else None
     transformed = transform(np.array(image), polygons, pad)
     kept = [polygon for polygon in transformed["polygons"] if keep_word(polygon)]
-    prob_map, thresh_map = baseline_maps((640, 640), kept)
+    prob_map, thresh_map = oracle_maps((640, 640), kept)
     return {
         "image": transformed["image"],
         "image_filename": name,

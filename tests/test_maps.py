@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from benchmarks.synthetic import receipt_polygons
 from ocr_targets import TargetConfig, compute_targets, reference_targets
-from tests.baseline_collate import baseline_maps
 from tests.helpers import assert_same_targets
+from tests.oracle import oracle_maps
 
 CONFIG = TargetConfig()
 BOX = [[10, 10], [50, 10], [50, 30], [10, 30]]  # area 800, perimeter 120: D = 800 * 0.84 / 120 = 5.6
@@ -146,11 +146,11 @@ def test_receipts_match_bit_for_bit(seed):
     np.testing.assert_array_equal(fast.thresh_map, reference.thresh_map)
 
 
-def test_reference_equals_the_baseline_collate():
+def test_reference_equals_the_oracle():
     polygons = receipt_polygons(np.random.default_rng(7))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the baseline divides 0 by 0 on vertices
-        prob_map, thresh_map = baseline_maps((640, 640), polygons)
+        warnings.simplefilter("ignore", RuntimeWarning)  # square roots of rounding below 0, on edges
+        prob_map, thresh_map = oracle_maps((640, 640), polygons)
     reference = reference_targets((640, 640), polygons)
     np.testing.assert_array_equal(reference.prob_map, prob_map)
     np.testing.assert_array_equal(reference.thresh_map, thresh_map)
@@ -188,12 +188,12 @@ def test_fast_path_equals_reference(scene):
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 79)), min_size=1, max_size=7), max_size=6))
-def test_reference_equals_baseline_on_clamped_points(polygons):
+def test_reference_equals_the_oracle_on_clamped_points(polygons):
     # Points inside the image, as the data path clamps them; dilated boxes may cross its border.
     polygons = [np.array(p, dtype=np.float32).reshape(1, -1, 2) for p in polygons]
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # with its eps terms, the baseline divides no 0 by 0
-        prob_map, thresh_map = baseline_maps((80, 100), polygons)
+        warnings.simplefilter("error", RuntimeWarning)  # with the eps terms, no 0 divided by 0
+        prob_map, thresh_map = oracle_maps((80, 100), polygons)
     reference = reference_targets((80, 100), polygons)
     np.testing.assert_array_equal(reference.prob_map, prob_map)
     np.testing.assert_array_equal(reference.thresh_map, thresh_map)
