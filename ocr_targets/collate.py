@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,11 +16,13 @@ import numpy as np
 from ._torch import torch
 from .config import TargetConfig
 from .dataset import UFODataset
+from .geometry import PAD_MODES
 from .hashing import settings_digest
 from .images import current_hashes
 from .maps import compute_targets, reference_targets
 from .reader import TargetStore, open_store
 from .store import StoreError, describe, held
+from .tally import CAUSES, Counts, Tally
 
 logger = logging.getLogger(__name__)
 # Entries whose word polygons a StoreCollate keeps per process (a few KB each): a validation
@@ -115,10 +117,12 @@ class StoreCollate(_Collate):
     A drop-in for the baseline's ``DBCollateFN``: ``StoreCollate("val_targets.zarr")``
     takes the baseline's own dataset items. An item is found by its ``index`` if it has
     one, else by ``image_filename``, and served from the store only if it *is* the stored
-    sample: the same size and the very word polygons the stored targets were made of
-    (the maps depend on nothing else). Any other item (a training item, augmented, or an
-    image the store does not hold) gets its targets computed with the fast path; how
-    many is logged at debug level once per epoch and counted in ``computed``.
+    sample: the same size, the same inverse matrix, and word polygons equal to the stored
+    ones as the int32 points the maps are made of. Any other item (a training item,
+    augmented, or an image the store does not hold) gets its targets computed with the fast
+    path. Items of images the store holds that are computed anyway are reported once per
+    epoch, as a warning with the first one's name, the cause and the fix; ``this_epoch`` and
+    ``last_epoch`` give the counts in the main process, DataLoader workers included.
 
     ``shrink_ratio``, ``thresh_min`` and ``thresh_max`` are ``DBCollateFN``'s; given, they
     must be the store's. The store is checked once, here, against ``dataset`` (a
@@ -152,10 +156,8 @@ class StoreCollate(_Collate):
         self.config = config
         self.check = check
         self._on_the_fly = OnTheFlyCollate(config, compute=compute_targets)  # for items not stored
-        self.served = self.computed = 0  # items, in this process
-        self._epoch: Counter = Counter()
-        self._epoch_names: set[str] = set()
-        self._words: dict[int, tuple] = {}  # entry -> its word polygons (_flat), kept across epochs
+        self._tally = Tally(len(self.store))
+        self._words: dict[int, tuple] = {}  # entry -> (its words as _flat int32, its inverse matrix)
         writing = held(self.store.location)
         if writing is not None:
             raise StoreError(
@@ -165,62 +167,93 @@ class StoreCollate(_Collate):
         if check:
             check_store(dataset or _sources(self.store), self.store)
 
+    @property
+    def this_epoch(self) -> Counts:
+        """The items of the epoch under way, counted in every process that runs this collate."""
+        return self._tally.this_epoch
+
+    @property
+    def last_epoch(self) -> Counts:
+        """The items of the last whole epoch: every stored entry seen once (or one seen again)."""
+        return self._tally.last_epoch
+
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
         """Stored items' maps read together (their chunks fetched at once), the others computed."""
-        indices = [self.stored_index(item) for item in batch]
-        stored = [position for position, index in enumerate(indices) if index is not None]
-        others = [position for position, index in enumerate(indices) if index is None]
+        matches = self._match(batch)
+        stored = [position for position, (_, cause) in enumerate(matches) if cause == 0]
+        others = [position for position, (_, cause) in enumerate(matches) if cause != 0]
         if stored:
-            self.store.read_maps_into([indices[p] for p in stored], [out[p] for p in stored], checked=self.check)
+            indices = [matches[p][0] for p in stored]
+            self.store.read_maps_into(indices, [out[p] for p in stored], checked=self.check)
         if others:
             self._on_the_fly.fill([batch[p] for p in others], [out[p] for p in others])
-        for item, index in zip(batch, indices, strict=True):
-            self._count(item["image_filename"], index is not None)
+        for index, cause in matches:
+            ended = self._tally.count(index, cause == 0, max(cause, 0))
+            if ended is not None and ended.stored_computed:
+                logger.warning(self._report(ended))
 
-    def stored_index(self, item: dict) -> int | None:
-        """The entry whose targets are this item's, or None when the item is not the stored sample."""
-        _, height, width = item["image"].shape
-        if height != self.store.size or width != self.store.size:
-            return None
-        index = item.get("index")
-        if index is None:
-            index = self.store.find(item["image_filename"])
-            if index is None:
-                return None
-        words = self._words.get(index)
-        if words is None:
-            words = _flat(self.store.words(index)[0])
+    def _match(self, batch: Sequence[dict]) -> list[tuple[int | None, int]]:
+        """Per item: the entry of its image (None: not in the store) and 0 if the item is the
+        stored sample, else why not (a key of CAUSES; -1 for an image the store does not hold).
+        The words of the batch's entries not yet kept are read in one call."""
+        found = [_entry_of(item, self.store) for item in batch]
+        wanted = sorted({index for index in found if index is not None and index not in self._words})
+        words = dict(self._words)
+        for index, (polygons, _, inverse) in zip(wanted, self.store.batch_words(wanted), strict=True):
+            words[index] = (_flat(polygons), inverse)
             if len(self._words) < _WORDS_KEPT:
-                self._words[index] = words
-        polygons = _flat([np.asarray(polygon).reshape(-1, 2) for polygon in item["polygons"]])
-        same = polygons[0] == words[0] and np.array_equal(polygons[1], words[1])
-        return index if same else None
+                self._words[index] = words[index]
+        return [
+            (index, -1 if index is None else _cause(item, self.store.size, *words[index]))
+            for item, index in zip(batch, found, strict=True)
+        ]
 
-    def _count(self, name: str, served: bool) -> None:
-        if name in self._epoch_names:  # an image seen again: a new epoch has begun
-            self._report()
-        self._epoch_names.add(name)
-        self._epoch[served] += 1
-        self.served += served
-        self.computed += not served
+    def _report(self, epoch: Counts) -> str:
+        name = self.store.filenames[epoch.first]
+        seen = epoch.served + epoch.stored_computed
+        if epoch.cause == 2:
+            fix = f"remake the store at the dataset's size: {self._remake()} --size N --overwrite"
+        elif epoch.cause == 3:
+            other = next(pad for pad in PAD_MODES if pad != self.store.pad)
+            fix = f"the store pads {self.store.pad}; for the other: {self._remake()} --pad {other} --overwrite"
+        else:
+            fix = f"`ocr-targets verify {self.store.path}` names the stale entries; {self._remake()} updates them"
+        return (
+            f"StoreCollate({self.store.path}): {epoch.stored_computed} of the epoch's {seen} items of images the store "
+            f"holds were computed on the fly instead of read from it, which is slower (the first: {name}: "
+            f"{CAUSES[epoch.cause]}); {fix}"
+        )
 
-    def _report(self) -> None:
-        if self._epoch[False]:
-            logger.debug(
-                "StoreCollate(%s): last epoch %d items read from the store, %d computed on the fly "
-                "(not the stored sample: augmented, or not in the store)",
-                self.store.path,
-                self._epoch[True],
-                self._epoch[False],
-            )
-        self._epoch.clear()
-        self._epoch_names.clear()
+    def _remake(self) -> str:
+        sources = self.store.attrs["sources"]
+        return (
+            f"ocr-targets precompute --images {sources['images']} --annotations {sources['annotations']} "
+            f"--out {self.store.path}"
+        )
+
+
+def _entry_of(item: dict, store: TargetStore) -> int | None:
+    index = item.get("index")
+    return store.find(item["image_filename"]) if index is None else index
+
+
+def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> int:
+    """0 if ``item`` is the stored sample of these ``words`` (:func:`_flat`) and ``inverse``
+    matrix, else why not (a key of CAUSES)."""
+    _, height, width = item["image"].shape
+    if height != size or width != size:
+        return 2
+    if "inverse_matrix" in item and not np.array_equal(np.asarray(item["inverse_matrix"]), inverse):
+        return 3
+    polygons = _flat([np.asarray(polygon).reshape(-1, 2) for polygon in item["polygons"]])
+    return 0 if polygons[0] == words[0] and np.array_equal(polygons[1], words[1]) else 1
 
 
 def _flat(polygons: list[np.ndarray]) -> tuple[tuple[int, ...], np.ndarray]:
-    """(N, 2) polygons as (their lengths, all their points): two cheap comparisons instead of N."""
+    """(N, 2) polygons as (their lengths, all their points truncated to int32, as the maps take
+    them): two comparisons instead of N, and float points that differ in low bits still match."""
     points = np.concatenate(polygons) if polygons else np.zeros((0, 2), dtype=np.float32)
-    return tuple(len(polygon) for polygon in polygons), points
+    return tuple(len(polygon) for polygon in polygons), points.astype(np.int32)
 
 
 def _sources(store: TargetStore) -> UFODataset:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from .store import (
     FILENAMES,
     LEGACY_PAD,
     MAP_DTYPES,
+    OFFSET_RUN,
+    POINT_RUN,
     RAGGED_ARRAYS,
     SCHEMA_VERSION,
     StoreError,
@@ -154,6 +156,33 @@ class TargetStore:
         polygons = {name: self.arrays[name] for name in ("image_info", *RAGGED_ARRAYS)}
         row = read_rows(polygons, [index], f"{self.path} entry {index}")[0]
         return _split(row["word_offsets"], row["word_coords"]), [bool(flag) for flag in row["word_ignore"]]
+
+    def batch_words(self, indices: Sequence[int]) -> list[tuple[list[np.ndarray], list[bool], np.ndarray]]:
+        """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
+        every entry's first run of words is read with its size and matrices (on object storage,
+        one round trip for the batch); an entry of more words than a run is read again whole."""
+        indices = [self._position(index) for index in indices]
+        arrays = self.arrays
+        info, matrices, offsets, coords, ignore = gather(
+            [
+                read_entries(arrays["image_info"], indices),
+                read_entries(arrays["matrices"], indices),
+                read_entries(arrays["word_offsets"], indices, OFFSET_RUN),
+                read_entries(arrays["word_coords"], indices, POINT_RUN),
+                read_entries(arrays["word_ignore"], indices, OFFSET_RUN),
+            ],
+            f"{self.path} words of entries {indices}",
+        )
+        out = []
+        for position, index in enumerate(indices):
+            count = int(info[position, 4])
+            if count < OFFSET_RUN and offsets[position, count] <= POINT_RUN:
+                words = _split(offsets[position, : count + 1], coords[position])
+                flags = [bool(flag) for flag in ignore[position, :count]]
+            else:  # beyond the first run
+                words, flags = self.words(index)
+            out.append((words, flags, matrices[position, 1]))
+        return out
 
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""

@@ -97,7 +97,7 @@ def words_upright(polygons: list[np.ndarray], width: int, height: int, orientati
     return remapped
 
 
-def transform(image: np.ndarray, polygons: list[np.ndarray] | None, pad: str) -> dict:
+def transform(image: np.ndarray, polygons: list[np.ndarray] | None, pad: str, number: type = float) -> dict:
     """DBTransforms.__call__ with the config's val_transform (PadIfNeeded centered, or top_left)."""
     compose = A.Compose(
         [
@@ -112,7 +112,7 @@ def transform(image: np.ndarray, polygons: list[np.ndarray] | None, pad: str) ->
     if polygons is not None:
         for polygon in polygons:
             for x, y in polygon.reshape(-1, 2):
-                keypoints.append((max(0, min(float(x), width - 1)), max(0, min(float(y), height - 1))))
+                keypoints.append((max(0, min(number(x), width - 1)), max(0, min(number(y), height - 1))))
     transformed = compose(image=image, keypoints=keypoints)
     tensor = torch.from_numpy(transformed["image"].transpose(2, 0, 1))
     out, index = [], 0
@@ -152,11 +152,12 @@ def keep_word(polygon: np.ndarray) -> bool:
     return int(np.ptp(rounded[:, 0])) != 0 and int(np.ptp(rounded[:, 1])) != 0
 
 
-def baseline_item(images: Path, name: str, words: list[np.ndarray] | None, pad: str) -> dict:
-    """OCRDataset.__getitem__ followed by the collate's maps for this one item."""
+def baseline_item(images: Path, name: str, words: list[np.ndarray] | None, pad: str, number: type = float) -> dict:
+    """OCRDataset.__getitem__ followed by the collate's maps for this one item. ``number=np.float32``
+    hands albumentations the keypoints as the baseline does, which numpy 2 scales in float32."""
     image, orientation, (raw_width, raw_height) = open_upright(images / name)
     polygons = words_upright(words, raw_width, raw_height, orientation) if words else None
-    transformed = transform(np.array(image), polygons, pad)
+    transformed = transform(np.array(image), polygons, pad, number)
     kept = [polygon for polygon in transformed["polygons"] if keep_word(polygon)]
     prob_map, thresh_map = oracle_maps((640, 640), kept)
     return {

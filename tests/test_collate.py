@@ -168,7 +168,7 @@ def test_a_drop_in_serves_the_baselines_items_by_name(made_store):
     data = UFODataset(images, annotations)
     items = baseline_items(data, [11, 3, 10])
     batch = collate(items)
-    assert (collate.served, collate.computed) == (3, 0)
+    assert collate.this_epoch[:3] == (3, 0, 0)
     on_the_fly = OnTheFlyCollate(compute=compute_targets)(items)
     for key in ("prob_maps", "thresh_maps"):
         torch.testing.assert_close(batch[key], on_the_fly[key], rtol=0, atol=0)
@@ -180,23 +180,73 @@ def test_items_that_are_not_the_stored_sample_are_computed_and_reported(made_sto
     images, annotations, out = made_store
     collate = StoreCollate(out)
     data = UFODataset(images, annotations)
-    stored, flipped, small = baseline_items(data, [10, 11, 4])
+    stored, flipped, small, other = baseline_items(data, [10, 11, 4, 2])
     flipped["image"] = flipped["image"].flip(-1)  # a training item: flipped left to right, words with it
     flipped["polygons"] = [np.stack([639 - p[..., 0], p[..., 1]], axis=-1) for p in flipped["polygons"]]
     small["image"] = small["image"][:, :512, :512]  # another size
     small["polygons"] = [p * 0.8 for p in small["polygons"]]
-    caplog.set_level(logging.DEBUG, logger="ocr_targets.collate")
-    batch = collate([stored, flipped])
-    assert (collate.served, collate.computed) == (1, 1)
-    expected = OnTheFlyCollate(compute=compute_targets)([stored, flipped])
+    other["image_filename"] = "train_0001.jpg"  # an image the store does not hold
+    batch = collate([stored, flipped, other])
+    assert collate.this_epoch == (1, 1, 1, data.filenames.index(flipped["image_filename"]), 1)
+    expected = OnTheFlyCollate(compute=compute_targets)([stored, flipped, other])
     torch.testing.assert_close(batch["thresh_maps"], expected["thresh_maps"], rtol=0, atol=0)
     torch.testing.assert_close(batch["prob_maps"], expected["prob_maps"], rtol=0, atol=0)
     assert not caplog.records
     collate([small])
-    assert (collate.served, collate.computed) == (1, 2)
-    collate([stored])  # seen before: a new epoch, and one line on the last
+    assert collate.this_epoch[:3] == (1, 2, 1)
+    collate([stored])  # seen before: a new epoch, and one warning on the last
+    assert collate.last_epoch[:3] == (1, 2, 1) and collate.this_epoch[:3] == (1, 0, 0)
     (record,) = caplog.records
-    assert record.levelno == logging.DEBUG and "1 items read from the store, 2 computed on the fly" in record.message
+    assert record.levelno == logging.WARNING
+    assert record.message.startswith(
+        f"StoreCollate({out}): 2 of the epoch's 3 items of images the store holds were computed on the fly"
+    )
+    assert f"(the first: {flipped['image_filename']}: its words differ from the stored ones" in record.message
+    assert f"`ocr-targets verify {out}` names the stale entries" in record.message
+
+
+def test_float_words_that_truncate_to_the_stored_points_are_served(made_store):
+    """numpy 2 scales float32 keypoints in float32: low bits differ from the stored words, the maps do not."""
+    images, annotations, out = made_store
+    collate = StoreCollate(out, check=False)
+    (item,) = baseline_items(UFODataset(images, annotations), [3])
+    item["polygons"] = [np.nextafter(p, np.floor(p) + 0.5).astype(np.float32) for p in item["polygons"]]
+    collate([item])
+    assert collate.this_epoch[:3] == (1, 0, 0)
+
+
+@pytest.mark.parametrize(("option", "cause"), [("--pad top-left", "another padding"), ("--size 320", "image size")])
+def test_a_store_of_other_geometry_is_named_with_its_fix_at_the_epochs_end(made_store, tmp_path, option, cause, caplog):
+    images, annotations, _ = made_store
+    out = tmp_path / "other.zarr"
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 *option.split(), "--quiet", "--jobs", "1"]) == 0  # fmt: skip
+    collate = StoreCollate(out, check=False)
+    data = UFODataset(images, annotations)  # centered, 640
+    for start in range(0, 12, 4):
+        collate(baseline_items(data, range(start, start + 4)))
+    # every entry seen: the epoch is over; a square image pads the same either way
+    assert collate.last_epoch[:3] == ((1, 11, 0) if "pad" in option else (0, 12, 0))
+    (record,) = caplog.records
+    assert cause in record.message and f"--out {out}" in record.message
+    fix = "--pad center --overwrite" if "pad" in option else "--size N --overwrite"
+    assert fix in record.message
+
+
+def test_counts_of_dataloader_workers_reach_the_main_process(made_store, capfd):
+    images, annotations, out = made_store
+    data = UFODataset(images, annotations)
+    collate = StoreCollate(out, data)
+    items = baseline_items(data, range(12))
+    items[5]["polygons"] = [p + 7 for p in items[5]["polygons"]]
+    # spawned: a worker's logging is the default one (a forked worker's would be pytest's)
+    loader = torch.utils.data.DataLoader(
+        items, batch_size=4, num_workers=2, collate_fn=collate, multiprocessing_context="spawn"
+    )
+    for _ in loader:
+        pass
+    assert collate.last_epoch == (11, 1, 0, 5, 1)
+    assert "1 of the epoch's 12 items of images the store holds were computed" in capfd.readouterr().err
 
 
 def test_a_store_whose_sources_are_gone_needs_a_dataset_or_no_check(made_store, tmp_path):
@@ -208,7 +258,7 @@ def test_a_store_whose_sources_are_gone_needs_a_dataset_or_no_check(made_store, 
     StoreCollate(out, UFODataset(moved, annotations))
     collate = StoreCollate(out, check=False)
     assert collate([baseline_items(UFODataset(moved, annotations), [5])[0]])["prob_maps"].shape == (1, 1, 640, 640)
-    assert collate.served == 1
+    assert collate.this_epoch[0] == 1
     with pytest.raises(TypeError, match="store is a path, a URL or a TargetStore"):
         StoreCollate(UFODataset(moved, annotations), out)
 
@@ -219,7 +269,7 @@ def test_a_store_being_written_is_refused_until_the_job_ends(made_store):
     with pytest.raises(StoreError, match=rf"a precompute job is writing this store \(process {os.getpid()} on "):
         StoreCollate(out, UFODataset(images, annotations))
     lock.release()
-    assert StoreCollate(out, UFODataset(images, annotations)).served == 0
+    assert StoreCollate(out, UFODataset(images, annotations)).this_epoch == (0, 0, 0, -1, 0)
 
 
 def test_fast_on_the_fly_collate_equals_the_reference_one(made_store):

@@ -236,3 +236,17 @@ def test_dataset_and_store_collate_batches_equal_the_baseline(parity):
             assert dataset[dataset.filenames.index(name)]["shape"] == expected["shape"]
             seen += 1
     assert seen == len(baseline)
+
+
+def test_store_collate_serves_the_baselines_items_whatever_numpy_scales_them_in(parity):
+    """Under numpy 2 the baseline's float32 keypoints are scaled in float32, not float64: low bits
+    of the words differ from the stored ones, never the int32 points the maps are made of."""
+    pad, images, annotations, out, _ = parity
+    items = [
+        {**baseline_item(images, name, words, pad, np.float32), "image_filename": name}
+        for name, words in load_words(annotations).items()
+    ]
+    collate = StoreCollate(out, check=False)
+    for start in range(0, len(items), 8):
+        collate(items[start : start + 8])
+    assert collate.last_epoch[:3] == (len(items), 0, 0)
