@@ -39,7 +39,7 @@ def test_store_dataset_reads_no_image_file(store_with_images, tmp_path):
     data = StoreDataset(out)
     collate = StoreCollate(out, check=False)
     batch = collate([data[i] for i in range(3)])
-    assert batch["images"].shape == (3, 3, 640, 640) and collate.served == 3
+    assert batch["images"].shape == (3, 3, 640, 640) and collate.this_epoch.served == 3
 
 
 def test_a_store_without_images_says_how_to_get_them(made_store):
