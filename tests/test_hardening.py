@@ -64,6 +64,33 @@ def test_a_full_disk_stops_the_run_once_and_a_rerun_finishes(tmp_path, small_dis
     assert_same_arrays(whole, out)
 
 
+@pytest.fixture(scope="module")
+def one_block(tmp_path_factory):
+    """40 receipts (one block) and the store a clean run makes of them: (images, annotations, store)."""
+    root = tmp_path_factory.mktemp("one-block")
+    images, annotations = write_receipts(root / "receipts", 40, seed=5)
+    run(images, annotations, root / "whole.zarr", block=64)
+    return images, annotations, root / "whole.zarr"
+
+
+@pytest.mark.parametrize("percent", [5, 30, 55, 80, 95])
+def test_a_disk_full_at_any_point_is_finished_by_a_plain_rerun(one_block, small_disk, percent, capsys):
+    """The disk fills at ``percent`` of the finished store's size; with room made, the same
+    command completes the store, whatever the first run left half written."""
+    images, annotations, whole = one_block
+    size = Location.of(whole).disk_usage()
+    subprocess.run(["mount", "-o", f"remount,size={size * percent // 100}", "tmpfs", str(small_disk)], check=True)
+    out = small_disk / "t.zarr"
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--jobs", "1", "--quiet"]  # fmt: skip
+    assert main(arguments) == 2
+    one_error_line(capsys, f"the disk holding {out} is full", "rerun the same command")
+    subprocess.run(["mount", "-o", "remount,size=64m", "tmpfs", str(small_disk)], check=True)
+    assert main(arguments) == 0
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert_same_arrays(whole, out)
+
+
 def test_every_command_says_in_one_line_what_is_wrong_with_a_path(dataset, made_store, tmp_path, capsys):
     images, annotations = dataset
     store = made_store[2]

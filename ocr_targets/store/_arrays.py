@@ -201,6 +201,18 @@ def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Seq
     worker it lost) rewrites the same bytes and leaves no moment without them."""
     store = next(iter(arrays.values())).store
     what = f"{store} block {block}"
+    try:
+        kept = _write_shards(arrays, block, start, rows, what)
+    except StoreError:  # zarr merges into a shard that an unfinished write left damaged: it goes
+        gather([_delete_others(store, f"{name}/c/{block}/", set()) for name in arrays], what)
+        kept = _write_shards(arrays, block, start, rows, what)
+    gather([_delete_others(store, f"{name}/c/{block}/", keys) for name, keys in kept.items()], what)
+
+
+def _write_shards(
+    arrays: dict[str, zarr.Array], block: int, start: int, rows: Sequence[dict | None], what: str
+) -> dict[str, set[str]]:
+    """Write block ``block``'s shards; return, per array, the keys of the objects written."""
     writes, kept = [], {}
     for name, array in arrays.items():
         run = array.chunks[1]  # ragged arrays: whole inner chunks only
@@ -217,7 +229,7 @@ def write_block(arrays: dict[str, zarr.Array], block: int, start: int, rows: Seq
             values[position, filled:] = 0
         writes.append(array.async_array.setitem((slice(start, start + len(rows)), slice(0, length)), values))
     gather(writes, what)
-    gather([_delete_others(store, f"{name}/c/{block}/", keys) for name, keys in kept.items()], what)
+    return kept
 
 
 async def _delete_others(store: zarr.abc.store.Store, prefix: str, kept: set[str]) -> None:

@@ -121,7 +121,8 @@ class StoreWriter:
         if store.is_local and store.exists() and not store.is_dir():
             raise StoreError(f"{store}: exists and is not a directory; choose another --out")
         stored = read_attributes(store)
-        if stored is None and store.is_dir() and any(_children(store)):
+        names = set(layout(size, thresh_dtype, with_images))
+        if stored is None and store.is_dir() and not _own(_children(store), names):
             raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
         if stored is not None and not overwrite:
             _check_compatible(store, stored, settings)
@@ -167,20 +168,26 @@ class StoreWriter:
         return self.done.shape[0]
 
     def state(self) -> tuple[np.ndarray, list[str]]:
-        """Every held entry's done flag and content hash; an entry whose block cannot be read
-        counts as not done (it is recomputed)."""
+        """Every held entry's done flag and content hash. Only the blocks with entries marked
+        done are read: the objects of any other block may be half written, and are never
+        trusted. A done block that cannot be read counts as not done (it is recomputed)."""
         flags = self._flags()
         hashes = self.arrays["content_hash"]
+        digests = np.zeros((self.count, 32), dtype=np.uint8)
+        done = [start for start in range(0, self.count, self.block) if flags[start : start + self.block].any()]
+        parts = [slice(start, start + self.block) for start in done]
         try:
-            digests = gather([read(hashes, slice(None))], f"{self.location} content_hash")[0]
-        except StoreError:  # one block is damaged: read them one by one, to know which
-            digests = np.zeros((self.count, 32), dtype=np.uint8)
-            for start in range(0, self.count, self.block):
-                part = slice(start, start + self.block)
+            values = gather([read(hashes, part) for part in parts], f"{self.location} content_hash")
+        except StoreError:  # a block is damaged: read them one by one, to know which
+            values = []
+            for part in parts:
                 try:
-                    digests[part] = gather([read(hashes, part)], f"{self.location} content_hash")[0]
+                    values.append(gather([read(hashes, part)], f"{self.location} content_hash")[0])
                 except StoreError:
+                    values.append(np.zeros((0, 32), dtype=np.uint8))
                     flags[part] = 0
+        for part, value in zip(parts, values, strict=True):
+            digests[part][: len(value)] = value
         return flags, [bytes(row).hex() for row in digests]
 
     def _flags(self) -> np.ndarray:
@@ -298,6 +305,13 @@ def _children(store: Location) -> list[str]:
         return []
     names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in store.fs.ls(store.path, detail=False)]
     return [name for name in names if name != LOCK]
+
+
+def _own(children: list[str], arrays: set[str]) -> bool:
+    """Whether ``children`` are what a first run stopped before the root metadata leaves: the
+    arrays, the done flags, the file list, staging copies, temporary files."""
+    names = arrays | {"done", FILENAMES, STAGING, "zarr.json"}
+    return all(child in names or child.endswith(".partial") for child in children)
 
 
 def _killed_writes(store: Location) -> list[str]:
