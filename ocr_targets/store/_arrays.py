@@ -68,12 +68,18 @@ def open_arrays(group: zarr.Group, names: Iterable[str], threads: int | None = N
 
 
 def gather(calls: Iterable[Coroutine], what: object) -> list[Any]:
-    """Run zarr's async calls together and return their results. A full disk or another OS
-    error stays OSError (the job acts on ENOSPC); a chunk that fails its checksum, or an
-    unreadable object, becomes StoreError naming ``what``."""
+    """Run zarr's async calls together and return their results, once all have ended (so no
+    write of a failed call is still under way). A full disk or another OS error stays OSError
+    (the job acts on ENOSPC); a chunk that fails its checksum, or an unreadable object,
+    becomes StoreError naming ``what``."""
 
     async def together() -> list[Any]:
-        return await asyncio.gather(*calls)
+        # every call runs to its end before the first error is raised: none is left writing
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     try:
         return sync(together())

@@ -18,6 +18,7 @@ the folder and recomputes those entries.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from ._layout import (
 )
 from ._lock import LOCK, StoreLock, now
 
+logger = logging.getLogger(__name__)
 STAGING = ".staging"
 FILENAMES = "filenames.json"
 
@@ -120,9 +122,14 @@ class StoreWriter:
         }
         if store.is_local and store.exists() and not store.is_dir():
             raise StoreError(f"{store}: exists and is not a directory; choose another --out")
-        stored = read_attributes(store)
-        names = set(layout(size, thresh_dtype, with_images))
-        if stored is None and store.is_dir() and not _own(_children(store), names):
+        own = store.is_dir() and _own(_children(store), set(layout(size, thresh_dtype, with_images)))
+        try:
+            stored = read_attributes(store)
+        except StoreError:
+            if not own:
+                raise
+            stored = None  # the root metadata of a first run that stopped before it was complete
+        if stored is None and store.is_dir() and not own:
             raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
         if stored is not None and not overwrite:
             _check_compatible(store, stored, settings)
@@ -248,8 +255,14 @@ class StoreWriter:
         self.done[start : start + len(flags)] = np.asarray(flags, dtype=np.uint8)
 
     def close(self) -> None:
-        (self.location / STAGING).delete(recursive=True)
-        self.lock.release()
+        """Release the lock. Staging copies that cannot be deleted now are left for the next run,
+        which deletes them first."""
+        try:
+            (self.location / STAGING).delete(recursive=True)
+        except OSError as error:
+            logger.warning("%s: cannot delete the staging copies yet (%s)", self.location / STAGING, error)
+        finally:
+            self.lock.release()
 
 
 def _create_arrays(group: zarr.Group, specs: dict[str, ArraySpec], block: int) -> None:
@@ -311,7 +324,7 @@ def _own(children: list[str], arrays: set[str]) -> bool:
     """Whether ``children`` are what a first run stopped before the root metadata leaves: the
     arrays, the done flags, the file list, staging copies, temporary files."""
     names = arrays | {"done", FILENAMES, STAGING, "zarr.json"}
-    return all(child in names or child.endswith(".partial") for child in children)
+    return all(child in names or child.endswith(".partial") or child.startswith(f"{LOCK}.") for child in children)
 
 
 def _killed_writes(store: Location) -> list[str]:
