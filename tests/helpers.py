@@ -55,14 +55,3 @@ def flip_byte(store, name: str, index: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset + length // 2] ^= 0x40
     path.write_bytes(bytes(data))
-
-
-def entries_done(store, storage_options=None) -> int:
-    """Entries a running job has marked done so far (0 while it is still laying the store out)."""
-    from ocr_targets import open_store
-    from ocr_targets.store import StoreError
-
-    try:
-        return int(open_store(store, storage_options).done().sum())
-    except (StoreError, OSError):
-        return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 from distributed import Client, LocalCluster
@@ -14,7 +13,8 @@ from ocr_targets import open_store
 from precompute import cluster
 from precompute import job as batch
 from precompute.cli import main
-from tests.helpers import assert_same_arrays, entries_done
+from tests import stopping
+from tests.helpers import assert_same_arrays
 
 
 def test_a_run_on_a_local_cluster_equals_a_local_run(dataset, tmp_path, capsys):
@@ -30,25 +30,18 @@ def test_a_run_on_a_local_cluster_equals_a_local_run(dataset, tmp_path, capsys):
     assert "--dask local:N needs a number of workers" in capsys.readouterr().err
 
 
-def test_a_worker_killed_mid_run_costs_no_entry(tmp_path):
+def test_a_worker_killed_mid_run_costs_no_entry(tmp_path, monkeypatch):
     images, annotations = write_receipts(tmp_path / "receipts", 60, seed=8)
     out = tmp_path / "t.zarr"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             before = client.run(os.getpid)
             job = batch.Job(images, annotations, out, dask=cluster.scheduler_address, block=4, progress=False)
-            outcome = {}
-            runner = threading.Thread(target=lambda: outcome.update(summary=batch.run(job)))
-            runner.start()
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and entries_done(out) < 8:
-                time.sleep(0.01)
             killed = next(iter(before.values()))
-            os.kill(killed, signal.SIGKILL)
-            runner.join(timeout=300)
-            assert "summary" in outcome, "the job did not finish"
+            # killed as the second block is marked done
+            stopping.stop_after(2, lambda: os.kill(killed, signal.SIGKILL), monkeypatch.setattr)
+            summary = batch.run(job)
             assert killed not in client.run(os.getpid).values()  # the nanny started a new worker
-    summary = outcome["summary"]
     assert (summary.computed, summary.failures) == (60, [])
     assert open_store(out).done().all()
     clean = tmp_path / "clean.zarr"

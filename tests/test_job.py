@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -18,8 +17,9 @@ from ocr_targets.store import SCHEMA_VERSION, StoreError, StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job as batch
 from precompute.cli import main
+from tests import stopping
 from tests.conftest import DATA, FIXTURES
-from tests.helpers import assert_same_arrays, assert_same_targets, entries_done
+from tests.helpers import assert_same_arrays, assert_same_targets
 
 
 def run(images, annotations, out, **options):
@@ -277,14 +277,10 @@ def test_killed_run_resumes_to_the_same_store(tmp_path):
     subprocess.run([*command, "--out", str(whole)], check=True, capture_output=True)
 
     out = tmp_path / "killed.zarr"
-    process = subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and entries_done(out) < 8:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    killed = stopping.command(2, signal.SIGKILL, "precompute", *command[3:], "--out", str(out))  # at block 2
+    assert subprocess.run(killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == -signal.SIGKILL
     done = open_store(out).done()
-    assert 0 < done.sum() < 40, "the run was not killed part way"
+    assert done.sum() == 8
 
     summary = run(images, annotations, out)
     assert summary.reused == done.sum() and summary.computed == 40 - done.sum()
