@@ -119,6 +119,7 @@ class Location:
         self.fs.pipe_file(self.path, data, mode="create" if exclusive else "overwrite")
 
     def exists(self) -> bool:
+        self.fs.invalidate_cache(self.path)  # s3fs answers from listings that later writes made stale
         return self.fs.exists(self.path)
 
     def is_dir(self) -> bool:
@@ -126,6 +127,7 @@ class Location:
 
     def delete(self, recursive: bool = False) -> None:
         """Remove the object (or, ``recursive``, everything under this prefix); nothing there is fine."""
+        self.fs.invalidate_cache(self.path)  # else s3fs may find nothing to delete in a stale listing
         try:
             self.fs.rm(self.path, recursive=recursive)
         except FileNotFoundError:
@@ -149,6 +151,38 @@ class Location:
         if self.is_local:
             return zarr.storage.LocalStore(self.path, read_only=read_only)
         return zarr.storage.FsspecStore.from_url(self.url, storage_options=self.options, read_only=read_only)
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    """The errors of the S3 client (the s3 extra) that are not OSError: no endpoint, no credentials."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return ()
+    return (BotoCoreError,)
+
+
+# What reading or writing a location can raise when the storage, not the data, is at fault.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (OSError, *_client_errors())
+
+
+def storage_problem(error: BaseException) -> str:
+    """One line for a storage error: what went wrong, and where."""
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        if isinstance(error, PermissionError):
+            return (
+                f"{where}{error.strerror or error}: access refused; check the credentials (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, the profile, or --storage-option) and the permissions"
+            )
+        return f"{where}{error.strerror or error}"
+    name = type(error).__name__
+    if "Credentials" in name:
+        return (
+            f"object storage: {error}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile), "
+            "or pass --storage-option"
+        )
+    return f"object storage: {error}"
 
 
 def _file_size(path: str) -> int:

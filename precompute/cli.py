@@ -12,7 +12,7 @@ from ocr_targets import __version__
 from ocr_targets.config import TargetConfig
 from ocr_targets.geometry import PAD_MODES
 from ocr_targets.images import ImageError
-from ocr_targets.location import Location, parse_storage_options
+from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options, storage_problem
 from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
@@ -263,8 +263,15 @@ def run_precompute(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
-        return 143 if stop.reason == "terminated" else 130
+        if stop.reason in ("interrupted", "terminated"):
+            print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
+            return 143 if stop.reason == "terminated" else 130
+        print(
+            f"ocr-targets precompute: error: {stop.reason}: {done}; rerun the same command to finish the job "
+            "once the storage answers again",
+            file=sys.stderr,
+        )
+        return 2
     print("\n".join(summary.lines()))
     if summary.report_error:
         print(summary.report_error, file=sys.stderr)
@@ -281,16 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AnnotationError, ImageError, StoreError, KeyError, ValueError) as error:
         print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:  # a path no more specific check caught: say which, and what is wrong
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"ocr-targets {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
-        return 2
-    except _CLIENT_ERRORS as error:  # the S3 client's own (no credentials, no endpoint): no traceback
-        print(
-            f"ocr-targets {args.command}: error: object storage: {error}; set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a server of your own), or --storage-option",
-            file=sys.stderr,
-        )
+    except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
+        print(f"ocr-targets {args.command}: error: {storage_problem(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, batch.Terminated)
@@ -298,18 +297,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143 if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _client_errors() -> tuple[type[Exception], ...]:
-    """The errors of the S3 client (the s3 extra) that are not OSError."""
-    try:
-        from botocore.exceptions import BotoCoreError
-    except ImportError:
-        return ()
-    return (BotoCoreError,)
-
-
-_CLIENT_ERRORS = _client_errors()
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -24,7 +24,7 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.config import TargetConfig
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample, read_image_bytes
-from ocr_targets.location import Location
+from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
 from ocr_targets.store import (
     DEFAULT_BLOCK,
     STAGING,
@@ -60,9 +60,10 @@ class Summary:
     reused: int = 0
     moved: int = 0
     shifted: int = 0  # images computed whose words the baseline's keypoint slicing shifted
+    unreadable: list[tuple[int, str]] = field(default_factory=list)  # (entries recomputed, why)
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
-    store_bytes: int = 0
+    store_bytes: int | None = 0
     report_error: str | None = None
 
     def lines(self) -> list[str]:
@@ -70,8 +71,15 @@ class Summary:
         lines = [
             f"{self.images} images: {self.computed} computed, {self.reused} reused, {self.moved} moved, "
             f"{len(self.failures)} failed "
-            f"in {self.seconds:.1f} s ({rate:.1f} images/s computed); store {self.store_bytes / 2**20:.1f} MiB"
+            f"in {self.seconds:.1f} s ({rate:.1f} images/s computed); "
+            + ("store size unknown" if self.store_bytes is None else f"store {self.store_bytes / 2**20:.1f} MiB")
         ]
+        if self.unreadable:
+            count = sum(entries for entries, _ in self.unreadable)
+            lines.append(
+                f"{count} entries were recomputed because their stored objects could not be read "
+                f"(the first: {self.unreadable[0][1]})"
+            )
         if self.shifted:
             lines.append(
                 f"{self.shifted} of the images computed had words shifted by the baseline's keypoint slicing "
@@ -80,6 +88,10 @@ class Summary:
             )
         lines += [f"  failed: {failure.message}" for failure in self.failures]
         return lines
+
+
+class _StorageFailed(Exception):
+    """A task could not write its block: the run stops, as for any failure of the store's storage."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -138,12 +150,14 @@ class Job:
 class BlockResult:
     """What a task did with its block of ``length`` entries from ``start``: per entry it was
     given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
-    or a Failure; ``disk_full`` if it could not write."""
+    or a Failure; ``stopped`` says why if the block could not be written (the store's storage
+    failed, which every later block would meet too)."""
 
     start: int
     length: int
     outcomes: dict[int, str | Failure]
-    disk_full: str | None = None
+    stopped: str | None = None
+    unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
     shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
 
     @property
@@ -191,11 +205,12 @@ def run(job: Job) -> Summary:
         try:
             for result in results:
                 bar.update(len(result.outcomes))
-                if result.disk_full:
-                    raise OSError(errno.ENOSPC, result.disk_full)
+                if result.stopped:
+                    raise _StorageFailed(result.stopped)
                 with _signals_held():  # done flags written are done flags counted
                     writer.mark_done(result.start, result.flags)
                     summary.shifted += result.shifted
+                    summary.unreadable.extend(result.unreadable)
                     for outcome in result.outcomes.values():
                         if isinstance(outcome, Failure):
                             summary.failures.append(outcome)
@@ -209,10 +224,12 @@ def run(job: Job) -> Summary:
     except KeyboardInterrupt as interrupt:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-        raise Stopped("disk full", _finish(job, summary, start, report=False)) from None
+    except (*STORAGE_ERRORS, _StorageFailed) as error:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
+            reason = "disk full"
+        else:
+            reason = str(error) if isinstance(error, _StorageFailed) else storage_problem(error)
+        raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     finally:
         writer.close()
     return _finish(job, summary, start)
@@ -277,6 +294,7 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
     index: in place, or moved when images were reordered or renamed). Returns the tasks:
     (block, start, length, entries)."""
     done, stored = writer.state()
+    summary.unreadable.extend(writer.unreadable)
     held = {digest: index for index, (digest, flag) in enumerate(zip(stored, done, strict=True)) if flag}
     names = writer.filenames
     planned: dict[int, Entry] = {}
@@ -313,7 +331,10 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
     summary.failures.sort(key=lambda failure: failure.index)
     summary.seconds = time.perf_counter() - start
-    summary.store_bytes = job.out.disk_usage()
+    try:
+        summary.store_bytes = job.out.disk_usage()
+    except STORAGE_ERRORS:
+        summary.store_bytes = None  # the storage does not answer
     if report:
         _write_report(job, summary)
     return summary
@@ -347,10 +368,12 @@ def _write(
     arrays, staging = _arrays(job, run_id)
     rows: list[dict | None] = [None] * length
     outcomes: dict[int, str | Failure] = {}
+    unreadable: list[tuple[int, str]] = []
     carried = [entry for entry in entries if entry.source is not None]
     try:
         old = read_rows(staging, [entry.source for entry in carried], f"{job.out} staged block") if carried else []
-    except (StoreError, OSError):  # the copy is damaged (or gone): compute them instead
+    except (StoreError, OSError) as error:  # the copy is damaged (or gone): compute them instead
+        unreadable.append((len(carried), str(error)))
         old, carried = [], []
     kept = {entry.index: row for entry, row in zip(carried, old, strict=True)}
     for index, name, annotation, source in entries:
@@ -366,12 +389,12 @@ def _write(
             outcomes[index] = "computed"
     try:
         write_block(arrays, block, start, rows)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:  # the run cannot go on: the client stops it
-            return BlockResult(start, length, outcomes, f"{job.out}: no space left on the device")
-        return _failed(job, start, length, entries, f"cannot write its block ({error})")
+    except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
+        full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+        return BlockResult(start, length, outcomes, "disk full" if full else f"{job.out}: {storage_problem(error)}")
     computed = [rows[index - start] for index, outcome in outcomes.items() if outcome == "computed"]
-    return BlockResult(start, length, outcomes, shifted=sum(int(row["image_info"][5] > 0) for row in computed))
+    shifted = sum(int(row["image_info"][5] > 0) for row in computed)
+    return BlockResult(start, length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
 
 
 def _compute(job: Job, settings: str, index: int, name: str, annotation: ImageAnnotation) -> dict | Failure:

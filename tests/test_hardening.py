@@ -207,13 +207,17 @@ def test_a_run_that_dies_while_moving_entries_is_completed_by_the_next(dataset, 
 
 def test_a_damaged_hash_or_done_chunk_is_recomputed_not_fatal(made_store):
     images, annotations, out = made_store
-    flip_byte(out, "content_hash", 7)  # its block is recomputed
-    assert run(images, annotations, out).computed == 4
+    flip_byte(out, "content_hash", 7)  # its block is recomputed, and the summary says so
+    summary = run(images, annotations, out)
+    assert summary.computed == 4
+    assert "4 entries were recomputed because their stored objects could not be read (the first: " in summary.lines()[1]
+    assert "content_hash" in summary.lines()[1] and "damaged or unreadable" in summary.lines()[1]
     data = bytearray((out / "done" / "c" / "0").read_bytes())
     data[len(data) // 2] ^= 0x20
     (out / "done" / "c" / "0").write_bytes(bytes(data))  # nothing can be trusted
     summary = run(images, annotations, out)
     assert (summary.reused, summary.computed, summary.failures) == (0, 12, [])
+    assert summary.lines()[1].startswith("12 entries were recomputed because their stored objects could not be read")
 
 
 def test_recheck_recomputes_what_verify_calls_corrupt(made_store, capsys):

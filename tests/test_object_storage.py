@@ -21,6 +21,7 @@ from precompute import job as batch
 from precompute.cli import main
 from tests import stopping
 from tests.helpers import assert_same_arrays
+from tests.s3_proxy import proxy
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +166,39 @@ def test_s3_without_credentials_is_one_clear_error(monkeypatch, tmp_path, capsys
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "object storage: Unable to locate credentials; set AWS_ACCESS_KEY_ID" in err
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("gone", ("Connection was closed",)),
+        (503, ("Service Unavailable", "Please reduce your request rate")),  # s3fs's words, or the server's
+        (403, ("access refused; check the credentials",)),
+    ],
+)
+def test_object_storage_going_away_stops_the_run_in_one_line_and_a_plain_rerun_completes(
+    s3, bucket, tmp_path, monkeypatch, capsys, fault, said
+):
+    """The endpoint stops answering right after the second block is marked done (it hangs up on
+    every request, answers 503, or refuses the credentials): one line says what happened and how
+    far the job got, and the same command completes the store once the endpoint is back."""
+    images, annotations = write_receipts(tmp_path / "receipts", 16, seed=12)
+    url = f"s3://{bucket}/away.zarr"
+    with proxy(os.environ["AWS_ENDPOINT_URL"]) as front:
+        arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", url,
+                     "--jobs", "1", "--block", "4", "--quiet", "--storage-option", f"endpoint_url={front.url}",
+                     "--storage-option", "config_kwargs.retries.max_attempts=2"]  # fmt: skip
+        stopping.stop_after(2, lambda: setattr(front, "refuse", fault), monkeypatch.setattr)
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert any(words in err for words in said), err
+        assert "8 of 16 images are done; rerun the same command to finish the job" in err, err
+        front.refuse = None
+        monkeypatch.undo()
+        s3fs.S3FileSystem.clear_instance_cache()  # as a new process would start
+        assert main(arguments) == 0
+        assert "8 computed, 8 reused" in capsys.readouterr().out
+    clean = tmp_path / "clean.zarr"
+    batch.run(batch.Job(images, annotations, clean, jobs=1, block=4, progress=False))
+    assert_same_arrays(clean, url)

@@ -84,8 +84,8 @@ def gather(calls: Iterable[Coroutine], what: object) -> list[Any]:
     try:
         return sync(together())
     except (OSError, RuntimeError, ValueError, TypeError) as error:
-        if isinstance(error, OSError) and error.errno is not None:
-            raise
+        if isinstance(error, OSError) and (error.errno is not None or type(error) is not OSError):
+            raise  # the storage's own error (refused, gone, full), not the data's
         # zarrs reports a failed checksum as an OSError without a number, a failed write with the
         # OS error in its message
         code = _OS_ERROR.search(str(error))

@@ -26,7 +26,7 @@ import socket
 import uuid
 from pathlib import Path
 
-from ..location import Location
+from ..location import STORAGE_ERRORS, Location
 from ._errors import StoreError
 
 LOCK = ".lock"
@@ -184,6 +184,6 @@ class StoreLock:
         try:
             if (_read(self.object) or {}).get("token") == self.token:
                 self.object.delete()
-        except OSError as error:
+        except STORAGE_ERRORS as error:
             logger.warning("%s: cannot delete the lock (%s); the next job takes it over", self.object, error)
         self.token = None

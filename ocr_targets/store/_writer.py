@@ -27,7 +27,7 @@ import zarr
 from zarr.api.asynchronous import create_array
 
 from ..config import ALGORITHM_VERSION, TargetConfig
-from ..location import Location
+from ..location import STORAGE_ERRORS, Location
 from ._arrays import block_objects, gather, open_arrays, open_group, read, read_rows
 from ._errors import StoreError
 from ._layout import (
@@ -62,8 +62,12 @@ def read_attributes(store: Location) -> dict | None:
         raise StoreError(f"{store}/zarr.json: unreadable ({error})") from None
     attributes = root.get("attributes", {}).get("ocr_targets") if isinstance(root, dict) else None
     if attributes is None:
-        raise StoreError(f"{store}: a zarr store, but not one written by ocr-targets; choose another --out")
+        raise _Foreign(f"{store}: a zarr store, but not one written by ocr-targets; choose another --out")
     return attributes
+
+
+class _Foreign(StoreError):
+    """A zarr store whose root metadata does not say ocr-targets wrote it."""
 
 
 class StoreWriter:
@@ -92,6 +96,8 @@ class StoreWriter:
         # zarr's own pipeline: a local done chunk is then replaced by a rename, never seen half
         # written (zarrs truncates and rewrites a file in place), at 1 ms a block instead of 0.4
         self.done = group["done"]
+        # (entries, why) for each part of the store found unreadable: its entries are recomputed
+        self.unreadable: list[tuple[int, str]] = []
 
     @classmethod
     def open(
@@ -122,15 +128,17 @@ class StoreWriter:
         }
         if store.is_local and store.exists() and not store.is_dir():
             raise StoreError(f"{store}: exists and is not a directory; choose another --out")
-        own = store.is_dir() and _own(_children(store), set(layout(size, thresh_dtype, with_images)))
+        store.fs.invalidate_cache(store.path)  # s3fs keeps listings that zarr's own writes made stale
+        children = _children(store) if store.is_dir() else []
         try:
             stored = read_attributes(store)
-        except StoreError:
-            if not own:
+        except _Foreign:  # ours only if it holds nothing but what a first run stopped early leaves
+            if not _own(children, set(layout(size, thresh_dtype, with_images))):
                 raise
-            stored = None  # the root metadata of a first run that stopped before it was complete
-        if stored is None and store.is_dir() and not own:
-            raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
+            stored = None
+        else:
+            if stored is None and not all(map(_leftover, children)):
+                raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
         if stored is not None and not overwrite:
             _check_compatible(store, stored, settings)
         try:
@@ -190,8 +198,9 @@ class StoreWriter:
             for part in parts:
                 try:
                     values.append(gather([read(hashes, part)], f"{self.location} content_hash")[0])
-                except StoreError:
+                except StoreError as error:
                     values.append(np.zeros((0, 32), dtype=np.uint8))
+                    self.unreadable.append((int(flags[part].sum()), str(error)))
                     flags[part] = 0
         for part, value in zip(parts, values, strict=True):
             digests[part][: len(value)] = value
@@ -200,7 +209,8 @@ class StoreWriter:
     def _flags(self) -> np.ndarray:
         try:
             return np.array(gather([read(self.done, slice(None))], f"{self.location} done flags")[0])
-        except StoreError:  # damaged: nothing is trusted, everything is recomputed
+        except StoreError as error:  # damaged: nothing is trusted, everything is recomputed
+            self.unreadable.append((self.count, str(error)))
             (self.location / "done" / "c").delete(recursive=True)
             return np.zeros(self.count, dtype=np.uint8)
 
@@ -259,7 +269,7 @@ class StoreWriter:
         which deletes them first."""
         try:
             (self.location / STAGING).delete(recursive=True)
-        except OSError as error:
+        except STORAGE_ERRORS as error:
             logger.warning("%s: cannot delete the staging copies yet (%s)", self.location / STAGING, error)
         finally:
             self.lock.release()
@@ -321,10 +331,16 @@ def _children(store: Location) -> list[str]:
 
 
 def _own(children: list[str], arrays: set[str]) -> bool:
-    """Whether ``children`` are what a first run stopped before the root metadata leaves: the
-    arrays, the done flags, the file list, staging copies, temporary files."""
-    names = arrays | {"done", FILENAMES, STAGING, "zarr.json"}
-    return all(child in names or child.endswith(".partial") or child.startswith(f"{LOCK}.") for child in children)
+    """Whether ``children`` of a bare zarr group are what a first run leaves that stopped before
+    it wrote the group's attributes: the arrays, the done flags, the file list, leftovers."""
+    names = arrays | {"done", FILENAMES, "zarr.json"}
+    return all(child in names or _leftover(child) for child in children)
+
+
+def _leftover(child: str) -> bool:
+    """Whether a store's child is what a write or a job cut short leaves: staging copies,
+    temporary files, a lock's temporary copy."""
+    return child == STAGING or child.endswith(".partial") or child.startswith(f"{LOCK}.")
 
 
 def _killed_writes(store: Location) -> list[str]:
