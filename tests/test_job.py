@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -327,3 +328,43 @@ def test_pad_is_an_option_recorded_in_the_store(dataset, tmp_path, capsys):
     assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
                  "--jobs", "1", "--quiet"]) == 2  # fmt: skip
     assert "(pad: stored 'top-left', asked 'center'); rerun with --overwrite" in capsys.readouterr().err
+
+
+def dead_holder(**changes) -> dict:
+    """A lock's holder on this host whose process is gone (a number no process has)."""
+    return {"host": socket.gethostname(), "pid": 2**22 + 17, "started": 1, "since": "then", "token": "dead", **changes}
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        b"",  # an older version created the lock, then wrote it: killed in between
+        json.dumps(dead_holder()).encode(),  # killed with kill -9
+        json.dumps(dead_holder(pid=os.getppid(), started=-5)).encode(),  # its number now another process's
+    ],
+    ids=["empty", "process gone", "number reused"],
+)
+def test_a_lock_whose_holder_is_gone_is_taken_over(dataset, tmp_path, left):
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    run(images, annotations, out)
+    (out / ".lock").write_bytes(left)
+    assert run(images, annotations, out).reused == 12
+    assert not (out / ".lock").exists() and not list(out.glob(".lock.*"))
+
+
+def test_taking_over_a_dead_holders_lock_never_removes_a_new_one(tmp_path):
+    """Two jobs saw the same dead holder; the first took its lock over. The second's take-over
+    must leave the first's new lock where it is."""
+    store = Location.of(tmp_path / "t.zarr")
+    Path(store.path).mkdir()
+    (Path(store.path) / ".lock").write_text(json.dumps(dead_holder()))
+    first = StoreLock(store)
+    late = StoreLock.__new__(StoreLock)
+    late.store, late.object, late.token = store, store / ".lock", "late"
+    late._take_over(dead_holder())
+    assert json.loads((Path(store.path) / ".lock").read_text())["token"] == first.token
+    with pytest.raises(StoreError, match="locked by another precompute job"):
+        StoreLock(store)  # the first holds it: alive, in this very process
+    first.release()
+    assert not (Path(store.path) / ".lock").exists()
