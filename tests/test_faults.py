@@ -92,7 +92,9 @@ def backend(request, tmp_path):
         fs.copy(f"{prefix}/{a}", f"{prefix}/{b}", recursive=True)
 
     yield "s3", (lambda name: f"faultys3://{prefix}/{name}"), copy
-    fs.rm(prefix, recursive=True)
+    fs.invalidate_cache()
+    if fs.exists(prefix):
+        fs.rm(prefix, recursive=True)
 
 
 def kinds(mutations: list[str]) -> list[int]:
