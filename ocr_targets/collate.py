@@ -198,13 +198,13 @@ class StoreCollate(_Collate):
         The words of the batch's entries not yet kept are read in one call."""
         found = [_entry_of(item, self.store) for item in batch]
         wanted = sorted({index for index in found if index is not None and index not in self._words})
-        words = dict(self._words)
+        read = {}
         for index, (polygons, _, inverse) in zip(wanted, self.store.batch_words(wanted), strict=True):
-            words[index] = (_flat(polygons), inverse)
+            read[index] = (_flat(polygons), inverse)
             if len(self._words) < _WORDS_KEPT:
-                self._words[index] = words[index]
+                self._words[index] = read[index]
         return [
-            (index, -1 if index is None else _cause(item, self.store.size, *words[index]))
+            (index, -1 if index is None else _cause(item, self.store.size, *(self._words.get(index) or read[index])))
             for item, index in zip(batch, found, strict=True)
         ]
 
@@ -233,8 +233,12 @@ class StoreCollate(_Collate):
 
 
 def _entry_of(item: dict, store: TargetStore) -> int | None:
-    index = item.get("index")
-    return store.find(item["image_filename"]) if index is None else index
+    """The entry of the item's image: by its ``index`` when that entry has the item's file name
+    (a training set's items carry indices of their own), else by the name."""
+    index, name = item.get("index"), item["image_filename"]
+    if index is not None and 0 <= index < len(store) and store.filenames[index] == name:
+        return index
+    return store.find(name)
 
 
 def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> int:

@@ -148,12 +148,16 @@ def test_mean_and_std_are_the_datasets_own(made_store):
         UFODataset(images, annotations, mean=(0.5,), std=(0.5,))
 
 
-def test_an_index_out_of_range_is_a_clear_error(made_store):
+def test_an_items_index_counts_only_where_it_names_the_items_image(made_store):
+    """A training set's items carry indices of their own: such an item is found by its name,
+    and one whose image the store does not hold is computed, not taken for a stored one."""
     images, annotations, out = made_store
     data = UFODataset(images, annotations)
-    item = dict(data[0], index=99)
-    with pytest.raises(IndexError, match="index 99 is out of range for the store"):
-        StoreCollate(out, data)([item])
+    collate = StoreCollate(out, data)
+    collate([dict(data[0], index=99), dict(data[1], index=5)])
+    assert collate.this_epoch[:3] == (2, 0, 0)
+    collate([dict(data[2], index=3, image_filename="train_0001.jpg")])
+    assert collate.this_epoch[:3] == (2, 0, 1)
 
 
 def baseline_items(data: UFODataset, indices) -> list[dict]:
