@@ -119,7 +119,6 @@ class Location:
         self.fs.pipe_file(self.path, data, mode="create" if exclusive else "overwrite")
 
     def exists(self) -> bool:
-        self.fs.invalidate_cache(self.path)  # s3fs answers from listings that later writes made stale
         return self.fs.exists(self.path)
 
     def is_dir(self) -> bool:
