@@ -90,6 +90,13 @@ class Summary:
         return lines
 
 
+def _stop_reason(error: BaseException) -> str:
+    """Why a storage error stops the run: "disk full" (which Stopped's caller names as such), or the error."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
+        return "disk full"
+    return storage_problem(error)
+
+
 class _StorageFailed(Exception):
     """A task could not write its block: the run stops, as for any failure of the store's storage."""
 
@@ -225,10 +232,7 @@ def run(job: Job) -> Summary:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
-            reason = "disk full"
-        else:
-            reason = str(error) if isinstance(error, _StorageFailed) else storage_problem(error)
+        reason = str(error) if isinstance(error, _StorageFailed) else _stop_reason(error)
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     finally:
         writer.close()
@@ -390,8 +394,8 @@ def _write(
     try:
         write_block(arrays, block, start, rows)
     except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
-        full = isinstance(error, OSError) and error.errno == errno.ENOSPC
-        return BlockResult(start, length, outcomes, "disk full" if full else f"{job.out}: {storage_problem(error)}")
+        reason = _stop_reason(error)
+        return BlockResult(start, length, outcomes, reason if reason == "disk full" else f"{job.out}: {reason}")
     computed = [rows[index - start] for index, outcome in outcomes.items() if outcome == "computed"]
     shifted = sum(int(row["image_info"][5] > 0) for row in computed)
     return BlockResult(start, length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
