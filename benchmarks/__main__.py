@@ -19,7 +19,7 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import settings_digest
 from ocr_targets.images import current_hashes, load_sample
 from ocr_targets.location import Location
-from ocr_targets.store import DEFAULT_BLOCK
+from ocr_targets.store import DEFAULT_BLOCK, StoreSettings
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
 
@@ -149,7 +149,7 @@ def bench_loader(images: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder, annotations = write_receipts(Path(scratch), count, seed=1)
         out = Path(scratch) / "targets.zarr"
-        run(Job(folder, annotations, out, jobs=2, with_images=True, progress=False))
+        run(Job(folder, annotations, out, jobs=2, progress=False, settings=StoreSettings(with_images=True)))
         data = UFODataset(folder, annotations)
         stored = StoreCollate(out, data)
         items = [data[i] for i in range(16)]
@@ -203,7 +203,7 @@ def bench_loader(images: int) -> None:
             f"store: {(total - images) / count / 1024:.0f} KiB per image without images, "
             f"{total / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
         )
-        settings = settings_digest(stored.store.config, stored.store.size, stored.store.pad)
+        settings = settings_digest(stored.store.settings)
         stats, digests = stored.store.image_files()
         checks = best_interleaved(
             {
@@ -218,7 +218,7 @@ def bench_loader(images: int) -> None:
             f"({full / stat:.0f}x); for 1,000,000 images {stat * 1e6 / 60:.1f} vs {full * 1e6 / 60:.1f} min"
         )
         photos = Path(scratch) / "photos.zarr"
-        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, with_images=True, progress=False))
+        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, progress=False, settings=StoreSettings(with_images=True)))
         photo_bytes = Location.of(photos / "images").disk_usage()
         print(f"stored images of the bundled photos: {photo_bytes / 12 / 1024:.0f} KiB per image")
 
@@ -266,7 +266,7 @@ class ShipOnly(_Collate if torch else object):
                 array.fill(0)
 
 
-def bench_scale(images: int) -> None:
+def bench_scale() -> None:
     """Objects per image on S3, and a store laid out for 1,000,000 images."""
     from .scale import million_entries, on_s3
 
@@ -279,7 +279,7 @@ def bench_scale(images: int) -> None:
             print(line)
 
 
-SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale": bench_scale}
+SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale": lambda images: bench_scale()}
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ocr_targets import open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import StoreDataset, UFODataset
-from ocr_targets.reader import open_store
 
 
 class TinyDB(nn.Module):

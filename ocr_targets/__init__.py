@@ -4,8 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .config import ALGORITHM_VERSION, TargetConfig
 from .maps import Targets, compute_targets, reference_targets
-from .reader import Entry, TargetStore, open_store
-from .store import StoreError
+from .store import Entry, StoreError, TargetStore, open_store
 
 try:
     __version__ = version("ocr-targets")

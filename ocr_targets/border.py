@@ -1,7 +1,7 @@
 """The threshold-map kernel of the fast path, compiled with numba.
 
 It computes what the reference (`maps._draw_border_reference`) computes, to the last
-bit, and is fast for three reasons:
+bit, and is fast for four reasons:
 
 - no (edges, height, width) temporaries: one row of one box at a time;
 - the minimum over edges is taken before the square root and the division by D.

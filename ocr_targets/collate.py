@@ -17,11 +17,9 @@ from ._torch import torch
 from .config import TargetConfig
 from .dataset import UFODataset
 from .geometry import PAD_MODES
-from .hashing import settings_digest
-from .images import current_hashes
 from .maps import compute_targets, reference_targets
-from .reader import TargetStore, open_store
-from .store import StoreError, describe, held
+from .staleness import check_store, recorded_dataset
+from .store import StoreError, TargetStore, open_store
 from .tally import CAUSES, Counts, Tally
 
 logger = logging.getLogger(__name__)
@@ -158,14 +156,13 @@ class StoreCollate(_Collate):
         self._on_the_fly = OnTheFlyCollate(config, compute=compute_targets)  # for items not stored
         self._tally = Tally(len(self.store))
         self._words: dict[int, tuple] = {}  # entry -> (its words as _flat int32, its inverse matrix)
-        writing = held(self.store.location)
+        writing = self.store.writing()
         if writing is not None:
             raise StoreError(
-                f"{self.store.path}: a precompute job is writing this store ({describe(writing)}); "
-                "wait for it to finish"
+                f"{self.store.path}: a precompute job is writing this store ({writing}); wait for it to finish"
             )
         if check:
-            check_store(dataset or _sources(self.store), self.store)
+            check_store(dataset or recorded_dataset(self.store), self.store)
 
     @property
     def this_epoch(self) -> Counts:
@@ -258,54 +255,3 @@ def _flat(polygons: list[np.ndarray]) -> tuple[tuple[int, ...], np.ndarray]:
     them): two comparisons instead of N, and float points that differ in low bits still match."""
     points = np.concatenate(polygons) if polygons else np.zeros((0, 2), dtype=np.float32)
     return tuple(len(polygon) for polygon in polygons), points.astype(np.int32)
-
-
-def _sources(store: TargetStore) -> UFODataset:
-    """The dataset the store was made from, as it records it."""
-    sources = store.attrs["sources"]
-    images, annotations = Path(sources["images"]), Path(sources["annotations"])
-    if not images.is_dir() or not annotations.is_file():
-        raise StoreError(
-            f"{store.path}: the sources it was made from are not here ({images}, {annotations}); "
-            "pass the dataset to check it against (dataset=UFODataset(...)), or check=False"
-        )
-    return UFODataset(images, annotations, size=store.size, pad=store.pad)
-
-
-def check_store(dataset: UFODataset, store: TargetStore) -> None:
-    """Raise StoreError, saying what differs and how to fix it, unless ``store`` serves ``dataset``."""
-    fix = (
-        f"bring it up to date with: ocr-targets precompute --images {dataset.images} "
-        f"--annotations {dataset.annotations_path} --out {store.path}"
-    )
-    if store.pad != dataset.pad:
-        raise StoreError(
-            f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "
-            f"{fix} --pad {dataset.pad} --overwrite"
-        )
-    if store.size != dataset.size:
-        raise StoreError(
-            f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "
-            f"{fix} --size {dataset.size} --overwrite"
-        )
-    if store.filenames != dataset.filenames:
-        missing = sorted(set(dataset.filenames) - set(store.filenames))
-        extra = sorted(set(store.filenames) - set(dataset.filenames))
-        detail = (
-            f"{len(missing)} images not in the store (e.g. {missing[:3]}), "
-            f"{len(extra)} not in the dataset (e.g. {extra[:3]})"
-        )
-        if not missing and not extra:
-            detail = "the same images in another order"
-        raise StoreError(f"{store.path}: does not match {dataset.annotations_path}: {detail}; {fix}")
-    done = store.done()
-    stored = store.content_hashes()
-    settings = settings_digest(store.config, store.size, store.pad)
-    current = current_hashes(dataset.images, dataset.annotations, settings, *store.image_files())
-    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if a != b or not d]
-    if stale:
-        shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
-        raise StoreError(
-            f"{store.path}: {len(stale)} of {len(store)} entries are missing or stale "
-            f"(image or words changed since precompute: {shown}); {fix}"
-        )

@@ -11,8 +11,7 @@ import numpy as np
 from ._torch import torch
 from .geometry import quarter_turn
 from .images import load_sample
-from .reader import TargetStore, open_store
-from .store import StoreError
+from .store import StoreError, TargetStore, open_store
 from .ufo import ImageAnnotation, parse_entry, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.

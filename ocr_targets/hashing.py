@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .config import ALGORITHM_VERSION, TargetConfig
+from .config import ALGORITHM_VERSION
+from .store import StoreSettings
 from .ufo import ImageAnnotation
 
 
-def settings_digest(config: TargetConfig, size: int, pad: str) -> str:
-    """Everything that is the same for every image: parameters, geometry, algorithm version."""
-    settings = {"algorithm": ALGORITHM_VERSION, "config": config.to_dict(), "size": size, "pad": pad}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+def settings_digest(settings: StoreSettings) -> str:
+    """What is the same for every image and shapes its targets: parameters, geometry, algorithm
+    version (not how the store keeps them: dtype, images, block)."""
+    shaping = {
+        "algorithm": ALGORITHM_VERSION,
+        "config": settings.config.to_dict(),
+        "size": settings.size,
+        "pad": settings.pad,
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
 def image_digest(image_bytes: bytes) -> bytes:
@@ -20,15 +27,15 @@ def image_digest(image_bytes: bytes) -> bytes:
     return hashlib.sha256(image_bytes).digest()
 
 
-def content_hash(image: bytes, annotation: ImageAnnotation, settings: str) -> str:
+def content_hash(image_digest: bytes, annotation: ImageAnnotation, settings: str) -> str:
     """SHA-256 over the image file's digest (:func:`image_digest`), the words that shape its
-    targets, and the settings.
+    targets, and the run's :func:`settings_digest`.
 
     Transcriptions other than ``###`` do not enter: they do not change a target.
     """
     digest = hashlib.sha256()
     digest.update(settings.encode())
-    digest.update(image)
+    digest.update(image_digest)
     for polygon, ignored in zip(annotation.polygons, annotation.ignore, strict=True):
         digest.update(b"I" if ignored else b"W")
         digest.update(len(polygon).to_bytes(4, "little"))

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .config import TargetConfig
 from .geometry import Letterbox, quarter_turn, survives_resize, upright_words
-from .hashing import content_hash, image_digest
 from .location import Location
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
@@ -85,6 +84,8 @@ def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
                 array = np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
     except ImageError:
         raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file that PIL can read ({len(data)} bytes)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; {error})") from None
     return Decoded(array, orientation, stored_size)
@@ -135,27 +136,3 @@ def load_sample(
         [annotation.ignore[moved.sources[k]] for k in kept],
         moved.dropped,
     )
-
-
-def current_hashes(
-    images: str | Path | Location,
-    annotations: list[ImageAnnotation],
-    settings: str,
-    stats: np.ndarray,
-    digests: list[bytes],
-) -> list[str]:
-    """Each image's content hash as of now, reading only the files whose (size, mtime) differs
-    from ``stats`` (what the store recorded, with each file's ``digests``): a check that costs a
-    stat per image, not a read of every byte. ``verify`` and the job hash every file in full."""
-    hashes, folder = [], Location.of(images)
-    for annotation, (size, mtime), digest in zip(annotations, stats, digests, strict=True):
-        path = folder / annotation.name
-        try:
-            stat = path.stat()
-        except OSError:
-            hashes.append("")  # gone or unreadable: stale
-            continue
-        if stat != (size, mtime):
-            digest = image_digest(read_image_bytes(path))
-        hashes.append(content_hash(digest, annotation, settings))
-    return hashes

@@ -37,7 +37,7 @@ def reference_targets(
     config: TargetConfig = TargetConfig(),
     ignore: Sequence[bool] | None = None,
 ) -> Targets:
-    """The baseline's on-the-fly algorithm, step by step as DESIGN.md states it.
+    """The baseline's on-the-fly algorithm, step by step as its collate (``DBCollateFN``) runs it.
 
     Written to be read and to be the yardstick of ``verify``, not to be fast.
     """

@@ -88,27 +88,37 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
     words = entry.get("words") or {}
     if not isinstance(words, dict):
         raise AnnotationError(f'{name}: "words" is not an object')
-    kept = []
+    kept, problems = [], []
     for word_id, word in words.items():
         points = word.get("points") if isinstance(word, dict) else None
         if not isinstance(points, list):
-            raise AnnotationError(f'{name}: word {word_id} has no "points" list')
-        if len(points):  # the baseline dataset drops empty words
+            problems.append(f'word {word_id} has no "points" list')
+        elif len(points):  # the baseline dataset drops empty words
             kept.append((word_id, word, points))
-    polygons = _round_points(name, kept)
+    polygons = _round_points(kept, problems)
+    if problems:  # every bad word of the image at once, so one fix of the file is enough
+        more = f"; and {len(problems) - 5} more bad words" if len(problems) > 5 else ""
+        raise AnnotationError(f"{name}: " + "; ".join(problems[:5]) + more)
     ignore = [bool(word.get("illegibility", False)) or word.get("transcription") == "###" for _, word, _ in kept]
     return ImageAnnotation(name, polygons, ignore)
 
 
-def _round_points(name: str, words: list[tuple[str, dict, list]]) -> list[np.ndarray]:
-    """Every word's points as (N, 2) int32, rounded; words of one shape are checked in one go."""
+def _round_points(words: list[tuple[str, dict, list]], problems: list[str]) -> list[np.ndarray]:
+    """Every word's points as (N, 2) int32, rounded; words of one shape are checked in one go.
+    What is wrong with a word is added to ``problems``."""
     try:
         block = np.asarray([points for _, _, points in words])
         if _numeric(block) and block.ndim == 3 and block.shape[2] == 2 and (np.abs(block) < COORDINATE_LIMIT).all():
             return list(np.round(block.astype(np.float64)).astype(np.int32))
     except (TypeError, ValueError, OverflowError):
         pass  # ragged or malformed: find the culprit word by word
-    return [_round_word(name, word_id, points) for word_id, _, points in words]
+    rounded = []
+    for word_id, _, points in words:
+        try:
+            rounded.append(_round_word(points))
+        except ValueError as problem:
+            problems.append(f"word {word_id} {problem}")
+    return rounded
 
 
 def _numeric(array: np.ndarray) -> bool:
@@ -116,18 +126,18 @@ def _numeric(array: np.ndarray) -> bool:
     return array.dtype.kind in "iuf"
 
 
-def _round_word(name: str, word_id: str, points: list) -> np.ndarray:
+def _round_word(points: list) -> np.ndarray:
     try:
         array = np.asarray(points)
     except (TypeError, ValueError, OverflowError):
         array = None  # ragged
     if array is None or not _numeric(array):
-        raise AnnotationError(f"{name}: word {word_id} points are not [[x, y], ...] numbers: {points!r:.200}")
+        raise ValueError(f"points are not [[x, y], ...] numbers: {points!r:.200}")
     if array.ndim != 2 or array.shape[1] != 2:
-        raise AnnotationError(f"{name}: word {word_id} points must be [[x, y], ...], got shape {array.shape}")
+        raise ValueError(f"points must be [[x, y], ...], got shape {array.shape}")
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
-        raise AnnotationError(f"{name}: word {word_id} has non-finite coordinates {points}")
+        raise ValueError(f"has non-finite coordinates {points}")
     if np.abs(array).max() >= COORDINATE_LIMIT:
-        raise AnnotationError(f"{name}: word {word_id} has coordinates beyond +-2^24 pixels")
+        raise ValueError("has coordinates beyond +-2^24 pixels")
     return np.round(array).astype(np.int32)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,11 +15,11 @@ from ocr_targets.config import TargetConfig
 from ocr_targets.geometry import PAD_MODES
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options, storage_problem
-from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, thresh_tolerance
+from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, StoreSettings, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
-from . import inspect, verify
-from . import job as batch
+from . import info, job, show, verify
+from .errors import CommandError
 
 DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STORE.zarr",
         help="the store to create or update: a directory, or a URL (s3://bucket/prefix/val.zarr, gs://..., file://...)",
     )
-    precompute.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
+    precompute.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
     precompute.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     precompute.add_argument(
         "--block",
-        type=int,
+        type=_at_least(1),
         default=DEFAULT_BLOCK,
         metavar="K",
         help=f"images per block (default: {DEFAULT_BLOCK}): a block is one object per array and one task, so a "
@@ -87,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "image. A worker holds its block's maps: about 700 MB a process at 64. Fixed when the store is made",
     )
     precompute.add_argument(
-        "--size", type=int, default=640, metavar="PX", help="side of the square targets (default: 640)"
+        "--size",
+        type=_at_least(32),
+        default=640,
+        metavar="PX",
+        help="side of the square targets, at least 32 (default: 640, the baseline's); it must be the size the "
+        "training dataset resizes to, which StoreCollate checks",
     )
     precompute.add_argument(
         "--pad",
@@ -97,14 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
         "as the baseline's config uses it) or top-left (its later configuration)",
     )
     precompute.add_argument(
-        "--shrink-ratio", type=float, metavar="X", default=0.4, help="DB shrink ratio r (default: 0.4)"
+        "--shrink-ratio",
+        type=_between(0, 1, open=True),
+        metavar="X",
+        default=0.4,
+        help="DB shrink ratio r, between 0 and 1 (default: 0.4)",
     )
     precompute.add_argument(
-        "--thresh-min", type=float, metavar="X", default=0.3, help="threshold map floor (default: 0.3)"
+        "--thresh-min",
+        type=_between(0, 1),
+        metavar="X",
+        default=0.3,
+        help="threshold map floor, 0 to 1 and below --thresh-max (default: 0.3)",
     )
     precompute.add_argument(
-        "--thresh-max", type=float, metavar="X", default=0.7, help="threshold map ceiling (default: 0.7)"
-    )
+        "--thresh-max", type=_between(0, 1), metavar="X", default=0.7,
+        help="threshold map ceiling, 0 to 1 (default: 0.7)",
+    )  # fmt: skip
     precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default="float32", help=THRESH_HELP)
     precompute.add_argument(
         "--with-images",
@@ -131,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _storage_option(precompute)
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")
-    precompute.set_defaults(run=run_precompute)
+    precompute.set_defaults(run=run_precompute, usage=precompute)
 
     check = commands.add_parser(
         "verify",
@@ -151,25 +167,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotations", metavar="FILE.json", help="UFO json, path or URL (default: the one recorded in the store)"
     )
     _storage_option(check)
-    check.add_argument("--sample", type=int, metavar="K", help="check a random K entries instead of all")
-    check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed)")
-    check.add_argument("--jobs", type=int, default=-1, metavar="N", help="worker processes (default: all cores)")
+    check.add_argument("--sample", type=_at_least(1), metavar="K", help="check a random K entries instead of all")
+    check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed); only with --sample")
+    check.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
     check.add_argument("--quiet", action="store_true", help="no progress bar")
-    check.set_defaults(run=run_verify)
+    check.set_defaults(run=run_verify, usage=check)
 
-    describe = commands.add_parser("info", help="what a store holds and how it was made")
+    describe = commands.add_parser(
+        "info",
+        help="what a store holds and how it was made",
+        description="Print what a store holds (entries done, shifted, size on disk), how it was made (parameters, "
+        "geometry, threshold dtype, block, versions, sources), its arrays, and whether a job is writing it now.",
+    )
     describe.add_argument("store", help=STORE_HELP)
     _storage_option(describe)
-    describe.set_defaults(run=lambda args: print("\n".join(inspect.info(_store(args)))) or 0)
+    describe.set_defaults(run=lambda args: print("\n".join(info.info(_store(args)))) or 0)
 
     picture = commands.add_parser(
         "show",
         help="draw one image's targets to a PNG",
-        description="Write the image with its polygons and shrunk polygons, its probability map and its "
-        "threshold map side by side, so that a person can see the targets are right.",
+        description="Write a PNG of four panels at the target geometry, so that a person can see the targets are "
+        "right: the image with its words (green), ignored words (orange: illegible or ###) and shrunk polygons "
+        "(red); the probability map, with the pixels out of its mask red; the threshold map; the threshold "
+        "mask.",
     )
     picture.add_argument("store", help=STORE_HELP)
-    picture.add_argument("name", help="the image's file name, as in the annotation file")
+    picture.add_argument("image", help="the image's file name, as in the annotation file, or an entry's index")
     picture.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="the PNG to write")
     picture.add_argument(
         "--images", metavar="DIR", help="image directory or URL (default: the one recorded in the store)"
@@ -179,12 +202,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+JOBS_HELP = (
+    "worker processes: N >= 1, or -1 for one per core (the default); more than the cores only adds switching, "
+    "so it is lowered to the core count. Not with --dask, whose workers are the cluster's"
+)
+
+
+def _at_least(low: int):
+    def number(text: str) -> int:
+        value = _parsed(int, text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return number
+
+
+def _between(low: float, high: float, open: bool = False):
+    def number(text: str) -> float:
+        value = _parsed(float, text)
+        inside = low < value < high if open else low <= value <= high
+        if not inside:
+            bounds = f"between {low} and {high}, both excluded" if open else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must lie {bounds}, got {value}")
+        return value
+
+    return number
+
+
+def _jobs(text: str) -> int:
+    value = _parsed(int, text)
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be a number of processes >= 1, or -1 for one per core; got {value}")
+    return value
+
+
+def _parsed(kind: type, text: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _key_value(text: str) -> str:
+    key, sep, _ = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return text
+
+
+def _processes(jobs: int | None) -> int:
+    """--jobs as joblib takes it: at most one process per core, said when lowered."""
+    cores = os.cpu_count() or 1
+    if jobs is None or jobs == -1:
+        return -1
+    if jobs > cores:
+        print(f"note: --jobs {jobs} lowered to {cores}, the cores of this machine", file=sys.stderr)
+        return cores
+    return jobs
+
+
 STORE_HELP = "the store: a directory (STORE.zarr) or a URL (s3://bucket/prefix/val.zarr)"
 
 
 def _storage_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage-option",
+        type=_key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -199,8 +288,6 @@ def _store(args: argparse.Namespace) -> Location:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    if args.sample is not None and args.sample < 1:
-        raise ValueError(f"--sample must be at least 1, got {args.sample}")
     store = _store(args)
     report = verify.verify(
         store,
@@ -208,7 +295,7 @@ def run_verify(args: argparse.Namespace) -> int:
         args.annotations and Location.of(args.annotations, store.options),
         args.sample,
         args.seed,
-        args.jobs,
+        _processes(args.jobs),
         progress=not args.quiet,
     )
     print("\n".join(report.lines()))
@@ -217,48 +304,47 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     store = _store(args)
-    inspect.show(store, args.name, args.out, args.images and Location.of(args.images, store.options))
-    print(f"wrote {args.out}")
+    index, name = show.show(store, args.image, args.out, args.images and Location.of(args.images, store.options))
+    print(f"wrote {args.out}: entry {index}, {name}")
     return 0
 
 
 def run_precompute(args: argparse.Namespace) -> int:
-    if args.size < 32:
-        raise ValueError(f"--size must be at least 32, got {args.size}")
-    if args.jobs == 0:
-        raise ValueError("--jobs must not be 0 (use -1 for all cores)")
-    if args.block < 1:
-        raise ValueError(f"--block must be at least 1, got {args.block}")
     options = parse_storage_options(args.storage_option)
     images = Location.of(args.images, options)
+    if not images.exists():
+        raise CommandError(f"{images}: --images does not exist")
     if not images.is_dir():
-        raise ValueError(f"{images}: --images is not a directory")
-    job = batch.Job(
-        images=images,
-        annotations=Location.of(args.annotations, options),
-        out=Location.of(args.out, options),
+        raise CommandError(f"{images}: --images is not a directory")
+    settings = StoreSettings(
         config=TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max),
         size=args.size,
         pad=args.pad,
         thresh_dtype=args.thresh_dtype,
         with_images=args.with_images,
+        block=args.block,
+    )
+    work = job.Job(
+        images=images,
+        annotations=Location.of(args.annotations, options),
+        out=Location.of(args.out, options),
+        settings=settings,
         recheck=args.recheck,
         dask=args.dask,
-        jobs=args.jobs,
-        block=args.block,
+        jobs=_processes(args.jobs),
         storage_options=options,
         overwrite=args.overwrite,
         break_lock=args.break_lock,
         progress=not args.quiet,
     )
     try:
-        summary = batch.run(job)
-    except batch.Stopped as stop:
+        summary = job.run(work)
+    except job.Stopped as stop:
         print("\n".join(stop.summary.lines()))
         done = f"{stop.finished} of {stop.summary.images} images are done"
         if stop.reason == "disk full":
             print(
-                f"ocr-targets precompute: error: the disk holding {job.out} is full: {done}; "
+                f"ocr-targets precompute: error: the disk holding {work.out} is full: {done}; "
                 "free some space and rerun the same command to finish the job",
                 file=sys.stderr,
             )
@@ -276,23 +362,29 @@ def run_precompute(args: argparse.Namespace) -> int:
     if summary.report_error:
         print(summary.report_error, file=sys.stderr)
     elif summary.failures:
-        print(f"failure report: {job.report}")
+        print(f"failure report: {work.report}")
     return 1 if summary.failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "precompute" and args.thresh_min >= args.thresh_max:
+        args.usage.error(f"--thresh-min {args.thresh_min} must be below --thresh-max {args.thresh_max}")
+    if args.command == "precompute" and args.dask and args.jobs is not None:
+        args.usage.error("--jobs has no effect with --dask: the cluster's workers are the job's processes")
+    if args.command == "verify" and args.seed is not None and args.sample is None:
+        args.usage.error("--seed chooses the entries of --sample; give --sample K too")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
-    except (AnnotationError, ImageError, StoreError, KeyError, ValueError) as error:
+    except (AnnotationError, ImageError, StoreError, CommandError) as error:
         print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
         print(f"ocr-targets {args.command}: error: {storage_problem(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, batch.Terminated)
+        terminated = isinstance(interrupt, job.Terminated)
         print(f"ocr-targets {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130
     finally:
@@ -300,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise batch.Terminated
+    raise job.Terminated
 
 
 if __name__ == "__main__":

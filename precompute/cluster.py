@@ -5,7 +5,7 @@ a killed worker costs time, not entries; the client still marks every block done
 It also reruns a finished task whose result a client still holds when the worker holding
 that result dies, so each task is released as soon as its result is in: a block is not
 written again behind the client's back. (A worker lost in the instant between the two still
-costs a rerun, which writes the same bytes again: :func:`ocr_targets.store.write_block`.)
+costs a rerun, which writes the same bytes again: :meth:`ocr_targets.store.Blocks.write`.)
 """
 
 from __future__ import annotations
@@ -13,20 +13,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
+from .errors import CommandError
 
-def results(address: str, function: Callable, arguments: Sequence[tuple], failed: Callable) -> Iterator:
-    """``function(*a)`` for every ``a`` in ``arguments``, computed on the cluster at ``address``
+
+def results(address: str, function: Callable, tasks: Sequence, failed: Callable) -> Iterator:
+    """``function(t)`` for every ``t`` in ``tasks``, computed on the cluster at ``address``
     (``tcp://host:8786``, or ``local:N`` for a LocalCluster of N single-threaded worker
-    processes), yielded as they complete; a task that errs yields ``failed(a, error)``."""
+    processes), yielded as they complete; a task that errs yields ``failed(t, error)``."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise ValueError("--dask needs the dask extra: pip install 'ocr-targets[dask]'") from None
+        raise CommandError("--dask needs the dask extra: pip install 'ocr-targets[dask]'") from None
     cluster = None
     if address.startswith("local:"):
         workers = address.removeprefix("local:")
         if not workers.isdigit() or int(workers) < 1:
-            raise ValueError(f"--dask local:N needs a number of workers N >= 1, got {address!r}")
+            raise CommandError(f"--dask local:N needs a number of workers N >= 1, got {address!r}")
         cluster = LocalCluster(
             n_workers=int(workers),
             threads_per_worker=1,
@@ -39,8 +41,8 @@ def results(address: str, function: Callable, arguments: Sequence[tuple], failed
     except OSError as error:
         if cluster is not None:
             cluster.close()
-        raise ValueError(f"--dask {address}: cannot reach the Dask scheduler ({error})") from None
-    futures = {client.submit(function, *task, pure=False): task for task in arguments}
+        raise CommandError(f"--dask {address}: cannot reach the Dask scheduler ({error})") from None
+    futures = {client.submit(function, task, pure=False): task for task in tasks}
     try:
         for future, outcome in as_completed(futures, with_results=True, raise_errors=False):
             task = futures.pop(future)

@@ -4,9 +4,7 @@ per block; the client alone marks blocks done."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import os
 import signal
 import threading
 import time
@@ -14,43 +12,22 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
-from ocr_targets.config import TargetConfig
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, load_sample, read_image_bytes
-from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
-from ocr_targets.store import (
-    DEFAULT_BLOCK,
-    STAGING,
-    Record,
-    StoreError,
-    StoreWriter,
-    entry_row,
-    layout,
-    open_arrays,
-    open_group,
-    read_rows,
-    write_block,
-)
-from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo
+from ocr_targets.images import ImageError, read_image_bytes
+from ocr_targets.location import STORAGE_ERRORS, Location
+from ocr_targets.store import StoreSettings, StoreWriter
+from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 from . import cluster
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One image that could not be stored, and why."""
-
-    index: int
-    image: str
-    stage: str  # "annotation", "image" or "targets"
-    message: str
+from .errors import CommandError
+from .progress import progress
+from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
 
 
 @dataclass
@@ -62,18 +39,21 @@ class Summary:
     shifted: int = 0  # images computed whose words the baseline's keypoint slicing shifted
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (entries recomputed, why)
     failures: list[Failure] = field(default_factory=list)
+    computed_names: list[str] = field(default_factory=list)  # the first few
     seconds: float = 0.0
     store_bytes: int | None = 0
     report_error: str | None = None
 
     def lines(self) -> list[str]:
-        rate = self.computed / self.seconds if self.seconds else 0.0
+        copied = f" ({self.moved} copied from another entry of the same content)" if self.moved else ""
+        rate = f" ({self.computed / self.seconds:.1f} images/s computed)" if self.computed and self.seconds else ""
         lines = [
-            f"{self.images} images: {self.computed} computed, {self.reused} reused, {self.moved} moved, "
-            f"{len(self.failures)} failed "
-            f"in {self.seconds:.1f} s ({rate:.1f} images/s computed); "
+            f"{self.images} images: {self.computed} computed, {self.reused + self.moved} reused{copied}, "
+            f"{len(self.failures)} failed in {self.seconds:.1f} s{rate}; "
             + ("store size unknown" if self.store_bytes is None else f"store {self.store_bytes / 2**20:.1f} MiB")
         ]
+        if self.computed and self.reused + self.moved:  # an update: which images changed
+            lines.append(f"computed: {_some(self.computed_names, self.computed)}")
         if self.unreadable:
             count = sum(entries for entries, _ in self.unreadable)
             lines.append(
@@ -86,15 +66,24 @@ class Summary:
                 "(a point the resize moved out of the image was dropped), as in training; "
                 "`ocr-targets info` counts them"
             )
-        lines += [f"  failed: {failure.message}" for failure in self.failures]
+        for cause, failures in _by_cause(self.failures).items():
+            lines.append(f"failed, {cause}: {_some([f.where for f in failures], len(failures), shown=3)}")
+        if len(self.failures) > 3:
+            lines.append("(every failure is listed in the failure report)")
         return lines
 
 
-def _stop_reason(error: BaseException) -> str:
-    """Why a storage error stops the run: "disk full" (which Stopped's caller names as such), or the error."""
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
-        return "disk full"
-    return storage_problem(error)
+def _some(names: list[str], count: int, shown: int = 5) -> str:
+    """The first ``shown`` of ``names`` and how many more: a list a terminal can show."""
+    more = f" and {count - shown} more" if count > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
+    grouped: dict[str, list[Failure]] = {}
+    for failure in failures:
+        grouped.setdefault(failure.cause, []).append(failure)
+    return grouped
 
 
 class _StorageFailed(Exception):
@@ -124,15 +113,10 @@ class Job:
     images: Location  # a folder, local or a URL (str and Path are taken too)
     annotations: Location
     out: Location
-    config: TargetConfig = TargetConfig()
-    size: int = 640
-    pad: str = "center"
-    thresh_dtype: str = "float32"
-    with_images: bool = False
+    settings: StoreSettings = StoreSettings()
     recheck: bool = False
     jobs: int = -1
     dask: str | None = None  # a scheduler address, or local:N; None: joblib on this machine
-    block: int = DEFAULT_BLOCK  # images per block: per shard, and per task
     storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec's, for every URL
     overwrite: bool = False
     break_lock: bool = False
@@ -143,35 +127,9 @@ class Job:
             object.__setattr__(self, name, Location.of(getattr(self, name), self.storage_options))
 
     @property
-    def block_bytes(self) -> int:
-        """A block's threshold maps as float32: the largest array a task fills and zarrs copies."""
-        return self.block * self.size**2 * 4
-
-    @property
     def report(self) -> Location:
         """The failure report, beside the store."""
         return Location(self.out.url + ".failures.json", self.out.options)
-
-
-@dataclass(frozen=True)
-class BlockResult:
-    """What a task did with its block of ``length`` entries from ``start``: per entry it was
-    given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
-    or a Failure; ``stopped`` says why if the block could not be written (the store's storage
-    failed, which every later block would meet too)."""
-
-    start: int
-    length: int
-    outcomes: dict[int, str | Failure]
-    stopped: str | None = None
-    unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
-    shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
-
-    @property
-    def flags(self) -> list[bool]:
-        """The block's done flags: entries it was not given (failed before) stay not done."""
-        outcomes = [self.outcomes.get(index) for index in range(self.start, self.start + self.length)]
-        return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
 
 
 def run(job: Job) -> Summary:
@@ -184,19 +142,14 @@ def run(job: Job) -> Summary:
     next image (:mod:`ocr_targets.allocator`).
     """
     start = time.perf_counter()
-    keep_freed_memory(job.block_bytes)  # --jobs 1 computes here
+    keep_freed_memory(job.settings.block_bytes)  # --jobs 1 computes here
     entries = read_ufo(job.annotations)
     names = list(entries)
-    settings = settings_digest(job.config, job.size, job.pad)
+    _require_some_images(job, names)
     writer = StoreWriter.open(
         job.out,
         names,
-        config=job.config,
-        size=job.size,
-        pad=job.pad,
-        thresh_dtype=job.thresh_dtype,
-        with_images=job.with_images,
-        block=job.block,
+        job.settings,
         sources={"images": job.images.url, "annotations": job.annotations.url},
         overwrite=job.overwrite,
         version=__version__,
@@ -204,25 +157,26 @@ def run(job: Job) -> Summary:
     )
     summary = Summary(images=len(names))
     try:
-        tasks = _plan(job, writer, entries, settings, summary)
-        run_id = uuid.uuid4().hex
-        results = _results(job, [(job, run_id, settings, *task) for task in tasks])
-        pending = sum(len(entries) for *_, entries in tasks)
-        bar = tqdm(total=pending, desc="computing", unit="img", disable=not job.progress)
+        tasks = _plan(job, writer, entries, summary)
+        results = _results(job, tasks)
+        pending = sum(entry.source is None for task in tasks for entry in task.entries)
+        bar = progress(pending, "computing", job.progress)
         try:
             for result in results:
-                bar.update(len(result.outcomes))
+                bar.update(sum(outcome not in ("reused", "moved") for outcome in result.outcomes.values()))
                 if result.stopped:
                     raise _StorageFailed(result.stopped)
                 with _signals_held():  # done flags written are done flags counted
                     writer.mark_done(result.start, result.flags)
                     summary.shifted += result.shifted
                     summary.unreadable.extend(result.unreadable)
-                    for outcome in result.outcomes.values():
+                    for index, outcome in result.outcomes.items():
                         if isinstance(outcome, Failure):
                             summary.failures.append(outcome)
-                        else:
-                            setattr(summary, outcome, getattr(summary, outcome) + 1)
+                            continue
+                        setattr(summary, outcome, getattr(summary, outcome) + 1)
+                        if outcome == "computed" and len(summary.computed_names) < 5:
+                            summary.computed_names.append(names[index])
         finally:
             bar.close()
             with warnings.catch_warnings():  # a stopped run: joblib counts the results left unused
@@ -232,33 +186,24 @@ def run(job: Job) -> Summary:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        reason = str(error) if isinstance(error, _StorageFailed) else _stop_reason(error)
+        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error)
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     finally:
         writer.close()
     return _finish(job, summary, start)
 
 
-def _results(job: Job, arguments: list[tuple]) -> Iterator[BlockResult]:
-    """``_write(*a)`` of every task, as they complete: joblib processes here, or a Dask cluster."""
+def _results(job: Job, tasks: list[Task]) -> Iterator[BlockResult]:
+    """Every task's result, as they complete: joblib processes here, or a Dask cluster."""
     if job.dask:
-        yield from cluster.results(job.dask, _write, arguments, _crashed)
+        yield from cluster.results(
+            job.dask,
+            run_task,
+            tasks,
+            lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
+        )
     else:
-        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(_write)(*a) for a in arguments)
-
-
-def _crashed(arguments: tuple, error: BaseException) -> BlockResult:
-    """A task that never returned (its workers kept dying): its images are reported, the run goes on."""
-    job, _, _, _, start, length, entries = arguments
-    return _failed(job, start, length, entries, f"its block's task failed on the cluster ({error!r})")
-
-
-def _failed(job: Job, start: int, length: int, entries: list[Entry], message: str) -> BlockResult:
-    return BlockResult(
-        start,
-        length,
-        {e.index: Failure(e.index, e.name, "targets", f"{job.images / e.name}: {message}") for e in entries},
-    )
+        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
 
 
 @contextlib.contextmanager
@@ -282,31 +227,24 @@ def _signals_held():
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Entry(NamedTuple):
-    """One image of a block's task."""
-
-    index: int
-    name: str
-    annotation: ImageAnnotation
-    source: int | None  # the old index to carry its entry over from, or None: compute it
-
-
-def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: Summary) -> list[tuple]:
+def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> list[Task]:
     """Hash every image (when the store holds entries to carry over) and decide per block: a
     block whose every entry the store holds in place is kept as it is; any other is rewritten
     by a task that computes its changed images and carries the others over (from their old
-    index: in place, or moved when images were reordered or renamed). Returns the tasks:
-    (block, start, length, entries)."""
+    index: in place, or moved when images were reordered or renamed)."""
+    settings = settings_digest(job.settings)
     done, stored = writer.state()
     summary.unreadable.extend(writer.unreadable)
     held = {digest: index for index, (digest, flag) in enumerate(zip(stored, done, strict=True)) if flag}
     names = writer.filenames
-    planned: dict[int, Entry] = {}
-    for index, name in enumerate(tqdm(names, desc="hashing", unit="img", disable=not job.progress, leave=False)):
+    planned: dict[int, TaskImage] = {}
+    hashing = progress(len(names) if held else 0, "hashing", job.progress, keep=False)
+    for index, name in enumerate(names):
+        hashing.update(1)
         try:
             annotation = parse_entry(name, entries[name])
             if not held:  # nothing to carry over: the task reads and hashes the image once
-                planned[index] = Entry(index, name, annotation, None)
+                planned[index] = TaskImage(index, name, annotation, None)
                 continue
             digest = content_hash(image_digest(read_image_bytes(job.images / name)), annotation, settings)
         except AnnotationError as error:
@@ -318,18 +256,34 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, settings: str, summary: 
         source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):
             source = None  # a damaged entry is computed afresh
-        planned[index] = Entry(index, name, annotation, source)
-    tasks, rewrite, sources = [], [], set()
-    for start in range(0, len(names), job.block):
-        block = [planned.get(index) for index in range(start, min(start + job.block, len(names)))]
+        planned[index] = TaskImage(index, name, annotation, source)
+    hashing.close()
+    tasks, rewrite, sources, size, run = [], [], set(), job.settings.block, uuid.uuid4().hex
+    for start in range(0, len(names), size):
+        block = [planned.get(index) for index in range(start, min(start + size, len(names)))]
         if all(entry is None or entry.source == entry.index for entry in block):
             summary.reused += sum(entry is not None for entry in block)  # kept as it is
             continue
-        rewrite.append(start // job.block)
-        sources.update(entry.source // job.block for entry in block if entry is not None and entry.source is not None)
-        tasks.append((start // job.block, start, len(block), [entry for entry in block if entry is not None]))
+        rewrite.append(start // size)
+        sources.update(entry.source // size for entry in block if entry is not None and entry.source is not None)
+        kept = tuple(entry for entry in block if entry is not None)
+        tasks.append(Task(job.images, job.out, job.settings, settings, run, start // size, start, len(block), kept))
     writer.arrange(rewrite, sources, [failure.index for failure in summary.failures])
     return tasks
+
+
+def _require_some_images(job: Job, names: list[str]) -> None:
+    """Stop before anything is written when none of the annotated images is in ``--images``
+    (a wrong folder, or an annotation file of other images): a run would fail every one."""
+    if not names or any((job.images / name).exists() for name in names[:32]):
+        return
+    there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
+    if there.isdisjoint(names):
+        raise CommandError(
+            f"{job.images}: none of the {len(names)} images that {job.annotations} names is there "
+            f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} files); "
+            "check --images and --annotations"
+        )
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
@@ -342,92 +296,6 @@ def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Su
     if report:
         _write_report(job, summary)
     return summary
-
-
-_ARRAYS: dict[tuple, tuple] = {}  # this worker's open arrays: (pid, store, run) -> (store's, staging's)
-
-
-def _arrays(job: Job, run_id: str) -> tuple[dict, dict | None]:
-    """The store's arrays and the staging copies' (None when there are none), opened once per
-    worker and run: opening reads every array's metadata."""
-    key = (os.getpid(), job.out.url, run_id)
-    if key not in _ARRAYS:
-        _ARRAYS.clear()
-        names = layout(job.size, job.thresh_dtype, job.with_images)
-        staging = job.out / STAGING
-        # One thread per worker: the job's parallelism is its processes (more threads made --jobs 2 slower).
-        _ARRAYS[key] = (
-            open_arrays(open_group(job.out, "r+"), names, threads=1),
-            open_arrays(open_group(staging), names, threads=1) if (staging / "zarr.json").exists() else None,
-        )
-    return _ARRAYS[key]
-
-
-def _write(
-    job: Job, run_id: str, settings: str, block: int, start: int, length: int, entries: list[Entry]
-) -> BlockResult:
-    """One block, in a worker: carry over the entries the store holds, compute the others,
-    write the block's shards. Never raises: each image's problem is its Failure."""
-    keep_freed_memory(job.block_bytes)
-    arrays, staging = _arrays(job, run_id)
-    rows: list[dict | None] = [None] * length
-    outcomes: dict[int, str | Failure] = {}
-    unreadable: list[tuple[int, str]] = []
-    carried = [entry for entry in entries if entry.source is not None]
-    try:
-        old = read_rows(staging, [entry.source for entry in carried], f"{job.out} staged block") if carried else []
-    except (StoreError, OSError) as error:  # the copy is damaged (or gone): compute them instead
-        unreadable.append((len(carried), str(error)))
-        old, carried = [], []
-    kept = {entry.index: row for entry, row in zip(carried, old, strict=True)}
-    for index, name, annotation, source in entries:
-        if index in kept:
-            rows[index - start] = kept[index]
-            outcomes[index] = "reused" if source == index else "moved"
-            continue
-        outcome = _compute(job, settings, index, name, annotation)
-        if isinstance(outcome, Failure):
-            outcomes[index] = outcome
-        else:
-            rows[index - start] = outcome
-            outcomes[index] = "computed"
-    try:
-        write_block(arrays, block, start, rows)
-    except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
-        reason = _stop_reason(error)
-        return BlockResult(start, length, outcomes, reason if reason == "disk full" else f"{job.out}: {reason}")
-    computed = [rows[index - start] for index, outcome in outcomes.items() if outcome == "computed"]
-    shifted = sum(int(row["image_info"][5] > 0) for row in computed)
-    return BlockResult(start, length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
-
-
-def _compute(job: Job, settings: str, index: int, name: str, annotation: ImageAnnotation) -> dict | Failure:
-    """One image's row of the store: decode, transform, compute.
-
-    The hash is taken of the bytes this worker decoded, so an image edited during the
-    run is stored with the hash of what was computed.
-    """
-    try:
-        sample = load_sample(job.images, annotation, job.size, job.pad, pixels=job.with_images)
-    except ImageError as error:
-        return Failure(index, name, "image", str(error))
-    try:
-        digest = image_digest(sample.data)
-        record = Record(
-            content_hash(digest, annotation, settings),
-            digest,
-            sample.file_stat,
-            sample.letterbox,
-            sample.orientation,
-            sample.targets(job.config),
-            sample.polygons,
-            sample.ignore,
-            sample.dropped_points,
-            sample.letterbox.image(sample.image) if job.with_images else None,
-        )
-        return entry_row(record, job.thresh_dtype, job.config)
-    except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
-        return Failure(index, name, "targets", f"{job.images / name}: {type(error).__name__}: {error}")
 
 
 def _write_report(job: Job, summary: Summary) -> None:

@@ -14,8 +14,7 @@ from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import Location
-from ocr_targets.reader import TargetStore, open_store
-from ocr_targets.store import StoreError
+from ocr_targets.store import StoreError, TargetStore, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 MAPS = ("prob_map", "thresh_map", "prob_mask", "thresh_mask")
@@ -121,7 +120,7 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
         return
-    settings = settings_digest(store.config, store.size, store.pad)
+    settings = settings_digest(store.settings)
     digest = image_digest(sample.data)
     if content_hash(digest, sample.annotation, settings) != entry.content_hash:
         check.stale = True

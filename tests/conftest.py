@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -7,33 +8,63 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-@pytest.fixture
-def dataset(tmp_path: Path) -> tuple[Path, Path]:
-    """A private copy of the bundled sample: (images directory, annotation file)."""
-    images = tmp_path / "images"
+def copy_dataset(folder: Path) -> tuple[Path, Path]:
+    """A copy of the bundled sample in ``folder``: (images directory, annotation file)."""
+    images = folder / "images"
     shutil.copytree(DATA / "images", images)
-    annotations = tmp_path / "annotations.json"
+    annotations = folder / "annotations.json"
     shutil.copyfile(DATA / "annotations.json", annotations)
     return images, annotations
 
 
 @pytest.fixture
-def made_store(dataset, tmp_path) -> tuple[Path, Path, Path]:
-    """The bundled sample precomputed in three blocks of 4: (images directory, annotation file, store)."""
+def dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the bundled sample: (images directory, annotation file)."""
+    return copy_dataset(tmp_path)
+
+
+def _precomputed(folder: Path, **settings) -> Path:
+    """The sample and its store, made once per session in ``folder``."""
+    from ocr_targets.store import StoreSettings
     from precompute import job
 
+    images, annotations = copy_dataset(folder)
+    out = folder / "targets.zarr"
+    job.run(job.Job(images, annotations, out, jobs=2, progress=False, settings=StoreSettings(**settings)))
+    return folder
+
+
+def _copied(made: Path, dataset: tuple[Path, Path]) -> tuple[Path, Path, Path]:
+    """A private copy of a session's store beside the test's ``dataset`` (copies of the same files
+    with the same mtimes, so the file stats the store recorded match), recording that dataset as
+    its sources, as if made there."""
     images, annotations = dataset
-    out = tmp_path / "targets.zarr"
-    job.run(job.Job(images, annotations, out, jobs=1, block=4, progress=False))
+    out = images.parent / "targets.zarr"
+    shutil.copytree(made / "targets.zarr", out)
+    root = out / "zarr.json"
+    metadata = json.loads(root.read_text())
+    metadata["attributes"]["ocr_targets"]["sources"] = {"images": str(images), "annotations": str(annotations)}
+    root.write_text(json.dumps(metadata))
     return images, annotations, out
+
+
+@pytest.fixture(scope="session")
+def _made_store(tmp_path_factory) -> Path:
+    return _precomputed(tmp_path_factory.mktemp("made"), block=4)
+
+
+@pytest.fixture(scope="session")
+def _made_with_images(tmp_path_factory) -> Path:
+    return _precomputed(tmp_path_factory.mktemp("with-images"), with_images=True)
 
 
 @pytest.fixture
-def store_with_images(dataset, tmp_path) -> tuple[Path, Path, Path]:
-    """The bundled sample precomputed --with-images: (images directory, annotation file, store)."""
-    from precompute import job
+def made_store(_made_store, dataset) -> tuple[Path, Path, Path]:
+    """The bundled sample precomputed in three blocks of 4: (images directory, annotation file, store)."""
+    return _copied(_made_store, dataset)
 
-    images, annotations = dataset
-    out = tmp_path / "with-images.zarr"
-    job.run(job.Job(images, annotations, out, with_images=True, jobs=2, progress=False))
-    return images, annotations, out
+
+@pytest.fixture
+def store_with_images(_made_with_images, dataset) -> tuple[Path, Path, Path]:
+    """The bundled sample precomputed --with-images: (images directory, annotation file, store)."""
+    return _copied(_made_with_images, dataset)

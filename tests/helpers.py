@@ -4,7 +4,7 @@ import numpy as np
 def assert_same_targets(fast, reference):
     """Targets (or stored entries) equal within the contract: maps, masks, shrunk polygons."""
     np.testing.assert_array_equal(fast.prob_map, reference.prob_map)
-    np.testing.assert_allclose(fast.thresh_map, reference.thresh_map, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(fast.thresh_map, reference.thresh_map)
     np.testing.assert_array_equal(fast.prob_mask, reference.prob_mask)
     np.testing.assert_array_equal(fast.thresh_mask, reference.thresh_mask)
     assert len(fast.shrunk_polygons) == len(reference.shrunk_polygons)
@@ -16,7 +16,7 @@ def assert_same_arrays(a, b, storage_options=None, ignore=()):
     """Two stores (paths or URLs) equal array by array but ``ignore``, and their file lists
     equal; the ragged arrays compared over the part any entry uses."""
     from ocr_targets import open_store
-    from ocr_targets.store import RAGGED_ARRAYS
+    from ocr_targets.store._layout import RAGGED_ARRAYS
 
     first, second = open_store(a, storage_options), open_store(b, storage_options)
     assert first.filenames == second.filenames
@@ -55,3 +55,16 @@ def flip_byte(store, name: str, index: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset + length // 2] ^= 0x40
     path.write_bytes(bytes(data))
+
+
+def run_job(images, annotations, out, **options):
+    """The job on 12 images in blocks of 4, one process, unless told otherwise (three blocks);
+    ``options`` are the Job's and the StoreSettings' fields."""
+    from dataclasses import fields
+
+    from ocr_targets.store import StoreSettings
+    from precompute import job
+
+    options = {"jobs": 1, "block": 4, "progress": False, **options}
+    settings = {field.name: options.pop(field.name) for field in fields(StoreSettings) if field.name in options}
+    return job.run(job.Job(images, annotations, out, settings=StoreSettings(**settings), **options))

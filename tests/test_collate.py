@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-import ocr_targets.images as images_module
+import ocr_targets.staleness as images_module
 from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
@@ -30,7 +30,7 @@ def assert_same_batch(stored, on_the_fly):
         assert stored[key].dtype == dtype
         torch.testing.assert_close(stored[key], on_the_fly[key], rtol=0, atol=0)
     assert stored["thresh_maps"].dtype == torch.float32
-    torch.testing.assert_close(stored["thresh_maps"], on_the_fly["thresh_maps"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(stored["thresh_maps"], on_the_fly["thresh_maps"], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
@@ -130,7 +130,7 @@ def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, t
     out = tmp_path / "old.zarr"
     with monkeypatch.context() as old:
         old.setattr("ocr_targets.hashing.ALGORITHM_VERSION", "1")
-        old.setattr("ocr_targets.store._writer.ALGORITHM_VERSION", "1")
+        old.setattr("ocr_targets.store._settings.ALGORITHM_VERSION", "1")
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     with pytest.raises(StoreError, match="12 of 12 entries are missing or stale.*ocr-targets precompute --images"):
         StoreCollate(out, UFODataset(images, annotations))

@@ -10,6 +10,7 @@ from distributed import Client, LocalCluster
 
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
+from ocr_targets.store import StoreSettings
 from precompute import cluster
 from precompute import job as batch
 from precompute.cli import main
@@ -24,7 +25,7 @@ def test_a_run_on_a_local_cluster_equals_a_local_run(dataset, tmp_path, capsys):
     assert main([*arguments, "--out", str(out), "--dask", "local:2"]) == 0
     assert "12 computed" in capsys.readouterr().out
     local = tmp_path / "local.zarr"
-    batch.run(batch.Job(images, annotations, local, jobs=2, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, local, jobs=2, progress=False, settings=StoreSettings(block=4)))
     assert_same_arrays(local, out)
     assert main([*arguments, "--out", str(out), "--dask", "local:two"]) == 2
     assert "--dask local:N needs a number of workers" in capsys.readouterr().err
@@ -36,7 +37,14 @@ def test_a_worker_killed_mid_run_costs_no_entry(tmp_path, monkeypatch):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             before = client.run(os.getpid)
-            job = batch.Job(images, annotations, out, dask=cluster.scheduler_address, block=4, progress=False)
+            job = batch.Job(
+                images,
+                annotations,
+                out,
+                dask=cluster.scheduler_address,
+                progress=False,
+                settings=StoreSettings(block=4),
+            )
             killed = next(iter(before.values()))
             # killed as the second block is marked done
             stopping.stop_after(2, lambda: os.kill(killed, signal.SIGKILL), monkeypatch.setattr)
@@ -45,7 +53,7 @@ def test_a_worker_killed_mid_run_costs_no_entry(tmp_path, monkeypatch):
     assert (summary.computed, summary.failures) == (60, [])
     assert open_store(out).done().all()
     clean = tmp_path / "clean.zarr"
-    batch.run(batch.Job(images, annotations, clean, jobs=2, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, clean, jobs=2, progress=False, settings=StoreSettings(block=4)))
     assert_same_arrays(clean, out)
 
 
@@ -55,7 +63,7 @@ def test_a_task_is_let_go_once_its_result_is_in(tmp_path):
     gate = tmp_path / "gate"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         with Client(local) as client:
-            results = cluster.results(local.scheduler_address, _wait_for, [(None,), (str(gate),)], _failed)
+            results = cluster.results(local.scheduler_address, _wait_for, [None, str(gate)], _failed)
             assert next(results) is None  # the task with nothing to wait for; the other still runs
             held = _settled(lambda: client.run_on_scheduler(_tasks_known), 1)
             gate.touch()
@@ -69,7 +77,7 @@ def _wait_for(path: str | None) -> str | None:
     return path
 
 
-def _failed(task: tuple, error: BaseException) -> None:
+def _failed(task: str | None, error: BaseException) -> None:
     raise AssertionError(f"task {task} failed: {error!r}")
 
 

@@ -20,13 +20,10 @@ from precompute import job as batch
 from precompute.cli import main
 from tests import stopping
 from tests.conftest import DATA, FIXTURES
-from tests.helpers import assert_same_arrays, assert_same_targets
+from tests.helpers import run_job, assert_same_arrays, assert_same_targets
 
 
-def run(images, annotations, out, **options):
-    """The job on 12 images in blocks of 4 unless told otherwise: three blocks."""
-    options = {"jobs": 1, "block": 4, "progress": False, **options}
-    return batch.run(batch.Job(images, annotations, out, **options))
+run = run_job  # the job on 12 images in blocks of 4 unless told otherwise: three blocks
 
 
 def chunk_mtimes(store: Path) -> dict[str, int]:
@@ -292,21 +289,68 @@ def test_killed_run_resumes_to_the_same_store(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--images", "nowhere"], "nowhere: --images is not a directory"),
-        (["--jobs", "0"], "--jobs must not be 0"),
-        (["--size", "16"], "--size must be at least 32"),
-        (["--shrink-ratio", "1.5"], "shrink_ratio must lie in"),
+        (["--jobs", "0"], "argument --jobs: must be a number of processes >= 1, or -1 for one per core; got 0"),
+        (["--jobs", "-2"], "argument --jobs: must be a number of processes >= 1, or -1 for one per core; got -2"),
+        (["--size", "16"], "argument --size: must be at least 32, got 16"),
+        (["--block", "0"], "argument --block: must be at least 1, got 0"),
+        (["--shrink-ratio", "1.5"], "argument --shrink-ratio: must lie between 0 and 1, both excluded, got 1.5"),
+        (["--thresh-max", "nan"], "argument --thresh-max: expected a finite number, got 'nan'"),
+        (["--thresh-min", "0.8"], "--thresh-min 0.8 must be below --thresh-max 0.7"),
+        (["--storage-option", "anon"], "argument --storage-option: expected KEY=VALUE, got 'anon'"),
+        (["--dask", "local:1", "--jobs", "2"], "--jobs has no effect with --dask"),
     ],
 )
-def test_bad_options_are_clear_errors(dataset, tmp_path, capsys, options, message):
+def test_bad_options_are_refused_naming_the_option(dataset, tmp_path, capsys, options, message):
     images, annotations = dataset
-    arguments = {"--images": str(images), "--annotations": str(annotations), "--out": str(tmp_path / "t.zarr")}
-    for flag, value in zip(options[::2], options[1::2], strict=True):
-        arguments[flag] = value
-    status = main(["precompute", "--quiet", *[part for pair in arguments.items() for part in pair]])
-    assert status == 2
-    assert message in capsys.readouterr().err
+    arguments = ["--images", str(images), "--annotations", str(annotations), "--out", str(tmp_path / "t.zarr")]
+    with pytest.raises(SystemExit) as exit:
+        main(["precompute", "--quiet", *arguments, *options])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ocr-targets precompute") and f"ocr-targets precompute: error: {message}" in err
+    assert "Traceback" not in err and "TargetConfig" not in err
     assert not (tmp_path / "t.zarr").exists()
+
+
+def test_images_that_are_not_there_stop_the_job_before_anything_is_written(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    for folder, said in [
+        (tmp_path / "nowhere", "--images does not exist"),
+        (annotations, "--images is not a directory"),
+    ]:
+        assert main(["precompute", "--images", str(folder), "--annotations", str(annotations), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"ocr-targets precompute: error: {folder}: {said}\n"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "unrelated.jpg").write_bytes((images / "wildreceipt_1.jpeg").read_bytes())
+    assert main(["precompute", "--images", str(other), "--annotations", str(annotations), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"ocr-targets precompute: error: {other}: none of the 12 images that {annotations} names is there "
+        f"(looked for {other / 'icdar2015_img_1.jpg'}, ...; the folder holds 1 files); check --images and --annotations\n"
+    )
+    assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
+
+
+def test_many_failures_are_told_by_cause_the_first_few_each(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    for name in ["icdar2015_img_2.jpg", "icdar2015_img_3.jpg", "icdar2015_img_4.jpg", "icdar2015_img_5.jpg"]:
+        (images / name).unlink()
+    (images / "icdar2015_img_6.jpg").write_bytes(b"not a picture")
+    out = tmp_path / "t.zarr"
+    assert (
+        main(["precompute", "--quiet", "--images", str(images), "--annotations", str(annotations), "--out", str(out)])
+        == 1
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("12 images: 7 computed, 0 reused, 5 failed in ")
+    assert lines[1] == (
+        f"failed, image file not found: {images / 'icdar2015_img_2.jpg'}, {images / 'icdar2015_img_3.jpg'}, "
+        f"{images / 'icdar2015_img_4.jpg'} and 1 more"
+    )
+    assert lines[2] == f"failed, not an image file that PIL can read: {images / 'icdar2015_img_6.jpg'}"
+    assert lines[3:] == ["(every failure is listed in the failure report)", f"failure report: {out}.failures.json"]
+    assert len(json.loads((tmp_path / "t.zarr.failures.json").read_text())["failed"]) == 5
 
 
 def test_out_that_is_not_a_store_is_refused(dataset, tmp_path):

@@ -16,7 +16,7 @@ from benchmarks.s3 import local_s3, requests_to_the_server
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
 from ocr_targets.location import Location
-from ocr_targets.store import StoreError, StoreLock
+from ocr_targets.store import StoreError, StoreLock, StoreSettings
 from precompute import job as batch
 from precompute.cli import main
 from tests import stopping
@@ -56,7 +56,7 @@ def test_a_precompute_to_s3_on_a_local_cluster_equals_a_local_run(s3, bucket, da
     assert main([*arguments, "--dask", "local:2"]) == 0
     assert "12 computed" in capsys.readouterr().out
     local = tmp_path / "local.zarr"
-    batch.run(batch.Job(images, annotations, local, jobs=2, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, local, jobs=2, progress=False, settings=StoreSettings(block=4)))
     assert_same_arrays(local, url, ignore=["file_stat"])  # the objects' mtimes are the server's
     s3.invalidate_cache()
     shards = [key for key in s3.find(f"{bucket}/val.zarr") if "/c/" in key]
@@ -79,10 +79,13 @@ def test_the_lock_on_s3_keeps_one_writer_and_names_it(s3, bucket, dataset):
     with pytest.raises(StoreError, match=rf"locked by another precompute job \(process {os.getpid()} on "):
         StoreLock(Location.of(url))  # the create-if-absent write is refused by the server
     with pytest.raises(StoreError, match="locked by another precompute job"):
-        batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+        batch.run(batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=4)))
     lock.release()
     assert not s3.exists(f"{bucket}/val.zarr/.lock")
-    assert batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False)).computed == 12
+    assert (
+        batch.run(batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=4))).computed
+        == 12
+    )
 
 
 def test_a_client_killed_with_sigkill_is_resumed_to_the_same_store(s3, bucket, tmp_path):
@@ -96,33 +99,37 @@ def test_a_client_killed_with_sigkill_is_resumed_to_the_same_store(s3, bucket, t
     assert s3.exists(f"{bucket}/killed.zarr/.lock")  # a killed job cannot release it...
     done = int(open_store(url).done().sum())
     assert done == 8  # killed as its second block was marked done
-    summary = batch.run(batch.Job(remote_images, remote_annotations, url, jobs=1, block=4, progress=False))
+    summary = batch.run(
+        batch.Job(remote_images, remote_annotations, url, jobs=1, progress=False, settings=StoreSettings(block=4))
+    )
     assert summary.reused >= done and summary.reused + summary.computed == 40  # ...its holder is gone: taken over
     clean = tmp_path / "clean.zarr"
-    batch.run(batch.Job(images, annotations, clean, jobs=1, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, clean, jobs=1, progress=False, settings=StoreSettings(block=4)))
     assert_same_arrays(clean, url, ignore=["file_stat"])
 
 
 def test_a_block_rewritten_on_s3_replaces_its_objects_and_no_others(s3, bucket, dataset, tmp_path):
     images, annotations = dataset
     url = f"s3://{bucket}/val.zarr"
-    batch.run(batch.Job(images, annotations, url, jobs=1, block=1, progress=False))  # blocks 0 to 11
+    batch.run(
+        batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=1))
+    )  # blocks 0 to 11
     document = json.loads(annotations.read_text())
     words = document["images"][list(document["images"])[1]]["words"]
     for word in words.values():
         word["points"] = [[x + 30, y] for x, y in word["points"]]
     annotations.write_text(json.dumps(document))
-    summary = batch.run(batch.Job(images, annotations, url, jobs=1, block=1, progress=False))
+    summary = batch.run(batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=1)))
     assert (summary.computed, summary.reused) == (1, 11)  # block 1 rewritten, blocks 10 and 11 kept
     clean = tmp_path / "clean.zarr"
-    batch.run(batch.Job(images, annotations, clean, jobs=1, block=1, progress=False))
+    batch.run(batch.Job(images, annotations, clean, jobs=1, progress=False, settings=StoreSettings(block=1)))
     assert_same_arrays(clean, url, ignore=["file_stat"])
 
 
 def test_a_batch_from_s3_fetches_a_shard_index_once_per_process(s3, bucket, made_store):
     images, annotations, local = made_store
     url = f"s3://{bucket}/val.zarr"
-    batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=4)))
     store, expected = open_store(url), open_store(local)
     indices = [9, 0, 5, 2]  # three shards of binary_maps: 2 and 0 share one
     out = [store._empty_maps() for _ in indices]
@@ -139,7 +146,7 @@ def test_a_batch_from_s3_fetches_a_shard_index_once_per_process(s3, bucket, made
 def test_verify_on_s3_finds_a_damaged_object_and_a_missing_one(s3, bucket, dataset, capsys):
     images, annotations = dataset
     url = f"s3://{bucket}/val.zarr"
-    batch.run(batch.Job(images, annotations, url, jobs=1, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, url, jobs=1, progress=False, settings=StoreSettings(block=4)))
     damaged = f"{bucket}/val.zarr/thresh_map/c/0/0/0"
     data = bytearray(s3.cat_file(damaged))
     data[len(data) // 3] ^= 0x20  # inside the first entries' chunks
@@ -200,5 +207,5 @@ def test_object_storage_going_away_stops_the_run_in_one_line_and_a_plain_rerun_c
         assert main(arguments) == 0
         assert "8 computed, 8 reused" in capsys.readouterr().out
     clean = tmp_path / "clean.zarr"
-    batch.run(batch.Job(images, annotations, clean, jobs=1, block=4, progress=False))
+    batch.run(batch.Job(images, annotations, clean, jobs=1, progress=False, settings=StoreSettings(block=4)))
     assert_same_arrays(clean, url)

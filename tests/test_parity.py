@@ -20,6 +20,7 @@ from ocr_targets import open_store
 from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.geometry import quarter_turn
+from ocr_targets.store import StoreSettings
 from precompute import job as batch
 from tests.baseline_path import baseline_item, load_words
 from tests.conftest import DATA
@@ -177,7 +178,7 @@ def parity(request, cases, tmp_path_factory):
     pad = request.param
     images, annotations = cases
     out = tmp_path_factory.mktemp(f"store-{pad}") / "targets.zarr"
-    summary = batch.run(batch.Job(images, annotations, out, pad=pad, jobs=2, progress=False))
+    summary = batch.run(batch.Job(images, annotations, out, jobs=2, progress=False, settings=StoreSettings(pad=pad)))
     assert summary.failures == []
     baseline = {name: baseline_item(images, name, polygons, pad) for name, polygons in load_words(annotations).items()}
     return pad, images, annotations, out, baseline

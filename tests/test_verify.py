@@ -3,8 +3,10 @@ import re
 import shutil
 
 import cv2
+import numpy as np
 import pytest
 
+from ocr_targets import open_store
 from precompute.cli import main
 from tests.helpers import flip_byte
 
@@ -127,15 +129,42 @@ def test_info_says_what_is_in_the_store(made_store, capsys):
     assert re.search(r"size on disk \d+\.\d MiB", output)
 
 
-def test_show_draws_the_targets(made_store, capsys, tmp_path):
+def test_show_draws_the_targets_the_masks_and_the_ignored_words(made_store, capsys, tmp_path):
     _, _, out = made_store
     picture = tmp_path / "show.png"
-    assert main(["show", str(out), "wildreceipt_1.jpeg", "--out", str(picture)]) == 0
+    assert main(["show", str(out), "icdar2015_img_1.jpg", "--out", str(picture)]) == 0  # 3 of 7 words ignored
+    assert capsys.readouterr().out == f"wrote {picture}: entry 0, icdar2015_img_1.jpg\n"
     image = cv2.imread(str(picture))
-    assert image.shape == (640, 3 * 640 + 2 * 8, 3)
-    image_panel, prob_panel = image[40:, :640], image[40:, 648:1288]
-    assert (prob_panel == 255).all(axis=2).mean() > 0.02  # text regions drawn white
-    red = (image_panel[..., 2] > 200) & (image_panel[..., 1] < 60) & (image_panel[..., 0] < 60)
-    assert red.sum() > 500  # the shrunk polygons
-    assert main(["show", str(out), "nope.jpg", "--out", str(picture)]) == 2
-    assert "'nope.jpg' is not in the store" in capsys.readouterr().err
+    assert image.shape == (32 + 640, 4 * 640 + 3 * 8, 3)
+    panels = [image[32:, k * 648 : k * 648 + 640] for k in range(4)]
+    title = image[:32, :640]
+    assert (title == 32).mean() > 0.8 and (title > 200).any()  # a dark bar, its title in white, drawn once
+
+    def colour(panel, bgr):
+        return (np.abs(panel.astype(int) - bgr) < 40).all(axis=2).sum()
+
+    entry = open_store(out)[0]
+    assert colour(panels[0], (0, 200, 0)) > 100 and colour(panels[0], (0, 0, 255)) > 100  # words, shrunk
+    assert colour(panels[0], (0, 165, 255)) > 100  # the ignored words, apart
+    assert colour(panels[1], (40, 40, 200)) == (entry.prob_mask == 0).sum()  # what the mask leaves out
+    assert (panels[3] == 255).all(axis=2).sum() == entry.thresh_mask.sum()
+
+
+def test_show_takes_an_index_and_refuses_what_it_cannot_draw_in_one_line(made_store, capsys, tmp_path):
+    _, _, out = made_store
+    assert main(["show", str(out), "11", "--out", str(tmp_path / "last.png")]) == 0
+    assert "entry 11, wildreceipt_2.jpeg" in capsys.readouterr().out
+    cases = [
+        (["nope.jpg", "--out", str(tmp_path / "x.png")], ["nope.jpg: no image of that name", "not an index from 0 to 11",
+                                                           "icdar2015_img_1.jpg"]),
+        (["12", "--out", str(tmp_path / "x.png")], ["12: no image of that name"]),
+        (["0", "--out", str(tmp_path / "check")], ["check: --out is written as PNG", "ending in .png"]),
+        (["0", "--out", str(tmp_path / "x.jpg")], ["x.jpg: --out is written as PNG"]),
+        (["0", "--out", str(tmp_path)], ["--out is a directory"]),
+    ]  # fmt: skip
+    for arguments, fragments in cases:
+        assert main(["show", str(out), *arguments]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("ocr-targets show: error: "), err
+        for fragment in fragments:
+            assert fragment in err, (fragment, err)

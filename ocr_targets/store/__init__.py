@@ -1,71 +1,34 @@
-"""The zarr store of precomputed targets: its layout (:mod:`._layout`), its arrays and their
-I/O (:mod:`._arrays`), the writer's lock (:mod:`._lock`) and writing it (:mod:`._writer`).
-Reading it by dataset index is :mod:`ocr_targets.reader`."""
+"""The zarr store of precomputed targets: made by the job, read by dataset index at train time.
 
-from ._arrays import (
-    Record,
-    entry_row,
-    gather,
-    open_arrays,
-    open_group,
-    read,
-    read_entries,
-    read_rows,
-    write_block,
-)
+Its public names are the ones re-exported here; each private module holds one concern:
+:mod:`._layout` (the format: arrays, shards, codecs), :mod:`._settings` (what a store is made
+with), :mod:`._files` (the objects beside the arrays), :mod:`._rows` (an entry as the arrays
+hold it), :mod:`._blocks` (a task's writing of one block), :mod:`._writer` (the job's client:
+creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:`._reader`
+(reading by index) and :mod:`._zarr` (every use of zarr beyond its documented API).
+"""
+
+from ._blocks import Blocks
 from ._errors import StoreError
-from ._layout import (
-    BINARY_MAPS,
-    DEFAULT_BLOCK,
-    LEGACY_PAD,
-    MAP_DTYPES,
-    MAX_POINTS,
-    MAX_POLYGONS,
-    OFFSET_RUN,
-    POINT_RUN,
-    RAGGED_ARRAYS,
-    SCHEMA_VERSION,
-    THRESH_DTYPES,
-    decode_thresh,
-    encode_thresh,
-    layout,
-    thresh_tolerance,
-)
-from ._lock import StoreLock, describe, held
-from ._writer import FILENAMES, STAGING, StoreWriter, missing_objects, read_attributes
+from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
+from ._lock import StoreLock
+from ._reader import Entry, TargetStore, open_store
+from ._rows import Record
+from ._settings import StoreSettings
+from ._writer import StoreWriter
 
 __all__ = [
-    "BINARY_MAPS",
     "DEFAULT_BLOCK",
-    "FILENAMES",
-    "LEGACY_PAD",
-    "MAP_DTYPES",
-    "MAX_POINTS",
-    "MAX_POLYGONS",
-    "OFFSET_RUN",
-    "POINT_RUN",
-    "RAGGED_ARRAYS",
     "SCHEMA_VERSION",
-    "STAGING",
     "THRESH_DTYPES",
+    "Blocks",
+    "Entry",
     "Record",
     "StoreError",
     "StoreLock",
+    "StoreSettings",
     "StoreWriter",
-    "decode_thresh",
-    "encode_thresh",
-    "entry_row",
-    "describe",
-    "held",
-    "layout",
-    "missing_objects",
-    "open_arrays",
-    "open_group",
-    "gather",
-    "read_attributes",
-    "read",
-    "read_entries",
-    "read_rows",
+    "TargetStore",
+    "open_store",
     "thresh_tolerance",
-    "write_block",
 ]

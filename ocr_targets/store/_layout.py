@@ -46,7 +46,6 @@ SCHEMA_VERSION = 5
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
-LEGACY_PAD = "top-left"  # the geometry of stores made before the pad was recorded
 DEFAULT_BLOCK = 64
 DONE_CHUNK = 65536
 # Per image at most 16 runs of 1024 polygon offsets and 16 runs of 8192 points: a shard's
@@ -123,7 +122,7 @@ POLYGONS = ("shrunk", "word")  # the ragged polygons, {prefix}_offsets and {pref
 def thresh_tolerance(dtype: str, config: TargetConfig) -> float:
     """The largest absolute error that storing the threshold map as ``dtype`` adds."""
     if dtype == "float32":
-        return 1e-6
+        return 0.0  # the map is float32: stored as it is
     if dtype == "float16":
         return float(np.finfo(np.float16).eps) * config.thresh_max / 2 + 1e-6  # half a float16 step below 1
     return (config.thresh_max - config.thresh_min) / 510 + 1e-6  # half of one of 255 steps

@@ -2,7 +2,7 @@
 
 A run goes: :meth:`StoreWriter.open` (lock, check or create), :meth:`StoreWriter.state` (what
 the store holds), :meth:`StoreWriter.arrange` (lay it out for the new file list), the tasks
-(:func:`write_block`, each rewriting one block), :meth:`StoreWriter.mark_done` per finished
+(:meth:`Blocks.write`, each rewriting one block), :meth:`StoreWriter.mark_done` per finished
 block, :meth:`StoreWriter.close`.
 
 Crash safety: an entry is trusted only while its done flag is 1. ``arrange`` clears the flags
@@ -26,48 +26,17 @@ import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array
 
-from ..config import ALGORITHM_VERSION, TargetConfig
 from ..location import STORAGE_ERRORS, Location
-from ._arrays import block_objects, gather, open_arrays, open_group, read, read_rows
+from ._blocks import missing_objects
 from ._errors import StoreError
-from ._layout import (
-    BINARY_MAPS,
-    DONE_CHUNK,
-    LEGACY_PAD,
-    MAX_POINTS,
-    POLYGONS,
-    RAGGED_ARRAYS,
-    SCHEMA_VERSION,
-    ArraySpec,
-    compressors,
-    layout,
-    thresh_tolerance,
-)
+from ._files import FILENAMES, STAGING, Foreign, read_attributes
+from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, thresh_tolerance
 from ._lock import LOCK, StoreLock, now
+from ._rows import read_rows
+from ._settings import StoreSettings
+from ._zarr import PARTIAL, gather, open_arrays, open_group, request
 
 logger = logging.getLogger(__name__)
-STAGING = ".staging"
-FILENAMES = "filenames.json"
-
-
-def read_attributes(store: Location) -> dict | None:
-    """The store's root attributes, or None where there is no zarr store yet."""
-    try:
-        root = json.loads((store / "zarr.json").read_bytes())
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        raise StoreError(f"{store}: is a file, not a store (a STORE.zarr directory)") from None
-    except (ValueError, OSError) as error:
-        raise StoreError(f"{store}/zarr.json: unreadable ({error})") from None
-    attributes = root.get("attributes", {}).get("ocr_targets") if isinstance(root, dict) else None
-    if attributes is None:
-        raise _Foreign(f"{store}: a zarr store, but not one written by ocr-targets; choose another --out")
-    return attributes
-
-
-class _Foreign(StoreError):
-    """A zarr store whose root metadata does not say ocr-targets wrote it."""
 
 
 class StoreWriter:
@@ -85,14 +54,10 @@ class StoreWriter:
         self.lock = lock
         self.filenames = filenames  # the new file list, written by ``arrange`` with ...
         self.attributes = attributes  # ... the root attributes
-        self.block: int = attributes["settings"]["block"]
+        self.settings = StoreSettings.from_dict(attributes["settings"])
+        self.block = self.settings.block
         self.group = group
-        names = layout(
-            attributes["settings"]["size"],
-            attributes["settings"]["thresh_dtype"],
-            attributes["settings"]["with_images"],
-        )
-        self.arrays = open_arrays(group, names)  # every array but done, at its length before ``arrange``
+        self.arrays = open_arrays(group, self.settings.layout)  # every array but done, at its length before ``arrange``
         # zarr's own pipeline: a local done chunk is then replaced by a rename, never seen half
         # written (zarrs truncates and rewrites a file in place), at 1 ms a block instead of 0.4
         self.done = group["done"]
@@ -104,36 +69,22 @@ class StoreWriter:
         cls,
         store: Location,
         filenames: Sequence[str],
+        settings: StoreSettings,
         *,
-        config: TargetConfig,
-        size: int,
-        pad: str,
-        thresh_dtype: str,
-        with_images: bool,
-        block: int,
         sources: dict[str, str],
         overwrite: bool,
         version: str,
         break_lock: bool = False,
     ) -> StoreWriter:
         """Open ``store`` for writing, locked; :meth:`arrange` then lays it out for ``filenames``."""
-        settings = {
-            "config": config.to_dict(),
-            "size": size,
-            "pad": pad,
-            "algorithm_version": ALGORITHM_VERSION,
-            "thresh_dtype": thresh_dtype,
-            "with_images": with_images,
-            "block": block,
-        }
         if store.is_local and store.exists() and not store.is_dir():
             raise StoreError(f"{store}: exists and is not a directory; choose another --out")
         store.fs.invalidate_cache(store.path)  # s3fs keeps listings that zarr's own writes made stale
         children = _children(store) if store.is_dir() else []
         try:
             stored = read_attributes(store)
-        except _Foreign:  # ours only if it holds nothing but what a first run stopped early leaves
-            if not _own(children, set(layout(size, thresh_dtype, with_images))):
+        except Foreign:  # ours only if it holds nothing but what a first run stopped early leaves
+            if not _own(children, set(settings.layout)):
                 raise
             stored = None
         else:
@@ -152,20 +103,21 @@ class StoreWriter:
             for child in _children(store) if fresh else _killed_writes(store):
                 (store / child).delete(recursive=True)
             group = open_group(store, "a")
-            (_create_arrays if fresh else _check_arrays)(group, layout(size, thresh_dtype, with_images), block)
+            (_create_arrays if fresh else _check_arrays)(group, settings.layout, settings.block)
             attributes = {
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
-                "settings": settings,
+                "settings": settings.to_dict(),
                 "geometry": {
-                    "size": size,
+                    "size": settings.size,
                     "resize": "longest side to size, linear interpolation, sides rounded",
-                    "pad": f"zeros to size x size, {'centered' if pad == 'center' else 'at the bottom and right'}",
+                    "pad": "zeros to size x size, "
+                    + ("centered" if settings.pad == "center" else "at the bottom and right"),
                     "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
                     "moved by the forward matrix, float32; words that vanish dropped",
                 },
                 "binary_maps": list(BINARY_MAPS),
-                "thresh_tolerance": thresh_tolerance(thresh_dtype, config),
+                "thresh_tolerance": thresh_tolerance(settings.thresh_dtype, settings.config),
                 "sources": sources,
                 "created": now() if fresh else stored["created"],
                 "updated": now(),
@@ -192,12 +144,12 @@ class StoreWriter:
         done = [start for start in range(0, self.count, self.block) if flags[start : start + self.block].any()]
         parts = [slice(start, start + self.block) for start in done]
         try:
-            values = gather([read(hashes, part) for part in parts], f"{self.location} content_hash")
+            values = gather([request(hashes, part) for part in parts], f"{self.location} content_hash")
         except StoreError:  # a block is damaged: read them one by one, to know which
             values = []
             for part in parts:
                 try:
-                    values.append(gather([read(hashes, part)], f"{self.location} content_hash")[0])
+                    values.append(gather([request(hashes, part)], f"{self.location} content_hash")[0])
                 except StoreError as error:
                     values.append(np.zeros((0, 32), dtype=np.uint8))
                     self.unreadable.append((int(flags[part].sum()), str(error)))
@@ -208,7 +160,7 @@ class StoreWriter:
 
     def _flags(self) -> np.ndarray:
         try:
-            return np.array(gather([read(self.done, slice(None))], f"{self.location} done flags")[0])
+            return np.array(gather([request(self.done, slice(None))], f"{self.location} done flags")[0])
         except StoreError as error:  # damaged: nothing is trusted, everything is recomputed
             self.unreadable.append((self.count, str(error)))
             (self.location / "done" / "c").delete(recursive=True)
@@ -303,25 +255,6 @@ def _check_arrays(group: zarr.Group, specs: dict[str, ArraySpec], block: int) ->
             )
 
 
-def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
-    """The shard objects that entry ``index`` (of a block of ``block``) needs but that are not
-    there: read, they would be zeros. The ragged arrays' as far as its polygons and points
-    reach; not ``word_ignore``'s, of which a run of flags all 0 is no object at all."""
-    what = f"{store} entry {index}"
-    # how far along axis 1 the entry reaches in each array: 1 (one shard) in the fixed ones
-    lengths = dict.fromkeys((name for name in arrays if name not in RAGGED_ARRAYS), 1)
-    try:
-        counts = [int(count) for count in gather([read(arrays["image_info"], index)], what)[0][3:5]]
-        ends = gather([read(arrays[f"{p}_offsets"], (index, c)) for p, c in zip(POLYGONS, counts, strict=True)], what)
-    except (StoreError, IndexError):
-        counts, ends = [0, 0], [0, 0]  # unreadable or nonsense, which the entry's read reports
-    for prefix, count, points in zip(POLYGONS, counts, ends, strict=True):
-        if count:
-            lengths[f"{prefix}_offsets"], lengths[f"{prefix}_coords"] = count + 1, min(max(int(points), 1), MAX_POINTS)
-    shards = [block_objects(name, arrays[name], index // block, length) for name, length in lengths.items()]
-    return [f"{store}/{key}" for keys in shards for key in keys if not (store / key).exists()]
-
-
 def _children(store: Location) -> list[str]:
     """The names directly under ``store`` but its lock."""
     if not store.exists():
@@ -340,7 +273,7 @@ def _own(children: list[str], arrays: set[str]) -> bool:
 def _leftover(child: str) -> bool:
     """Whether a store's child is what a write or a job cut short leaves: staging copies,
     temporary files, a lock's temporary copy."""
-    return child == STAGING or child.endswith(".partial") or child.startswith(f"{LOCK}.")
+    return child == STAGING or child.endswith(PARTIAL) or child.startswith(f"{LOCK}.")
 
 
 def _killed_writes(store: Location) -> list[str]:
@@ -350,21 +283,19 @@ def _killed_writes(store: Location) -> list[str]:
     if not store.is_local:
         return []
     root = Path(store.path)
-    patterns = ("*.partial", "*/*.partial", "done/c/*.partial")
+    patterns = (f"*{PARTIAL}", f"*/*{PARTIAL}", f"done/c/*{PARTIAL}")
     return [str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern)]
 
 
-def _check_compatible(store: Location, stored: dict, settings: dict) -> None:
+def _check_compatible(store: Location, stored: dict, settings: StoreSettings) -> None:
     if stored.get("schema_version") != SCHEMA_VERSION:
         raise StoreError(
             f"{store}: made with store schema {stored.get('schema_version')}, this is {SCHEMA_VERSION}; "
             "rerun with --overwrite to rebuild it"
         )
     # A new algorithm version is no conflict: it is in every content hash, so the entries recompute.
-    previous = {"pad": LEGACY_PAD, "with_images": False, **stored["settings"]}
-    different = {
-        k: (previous.get(k), v) for k, v in settings.items() if k != "algorithm_version" and previous.get(k) != v
-    }
+    previous, asked = stored["settings"], settings.to_dict()
+    different = {k: (previous.get(k), v) for k, v in asked.items() if k != "algorithm_version" and previous.get(k) != v}
     if different:
         detail = "; ".join(f"{k}: stored {old!r}, asked {new!r}" for k, (old, new) in different.items())
         raise StoreError(f"{store}: made with other settings ({detail}); rerun with --overwrite to recompute all")

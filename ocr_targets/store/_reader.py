@@ -1,4 +1,4 @@
-"""Reading a store by dataset index: what the collate, ``verify`` and ``show`` use."""
+"""Reading a store by dataset index: what the collate, the dataset, ``verify`` and ``show`` use."""
 
 from __future__ import annotations
 
@@ -11,29 +11,15 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from .config import TargetConfig
-from .location import Location
-from .store import (
-    BINARY_MAPS,
-    FILENAMES,
-    LEGACY_PAD,
-    MAP_DTYPES,
-    OFFSET_RUN,
-    POINT_RUN,
-    RAGGED_ARRAYS,
-    SCHEMA_VERSION,
-    StoreError,
-    decode_thresh,
-    gather,
-    layout,
-    missing_objects,
-    open_arrays,
-    open_group,
-    read,
-    read_attributes,
-    read_entries,
-    read_rows,
-)
+from ..location import Location
+from ._blocks import missing_objects
+from ._errors import StoreError
+from ._files import FILENAMES, read_attributes
+from ._layout import BINARY_MAPS, MAP_DTYPES, OFFSET_RUN, POINT_RUN, RAGGED_ARRAYS, SCHEMA_VERSION, decode_thresh
+from ._lock import describe, held
+from ._rows import read_rows, split
+from ._settings import StoreSettings
+from ._zarr import gather, open_arrays, open_group, request, request_entries
 
 
 @dataclass(frozen=True)
@@ -87,11 +73,9 @@ class TargetStore:
             raise StoreError(f"{self.path}: its file list ({FILENAMES}) is missing or does not match its metadata")
         self.attrs: dict = attrs
         self.filenames: list[str] = names
-        self.config = TargetConfig(**attrs["settings"]["config"])
-        self.size: int = attrs["settings"]["size"]
-        self.pad: str = attrs["settings"].get("pad", LEGACY_PAD)
-        self.has_images: bool = attrs["settings"].get("with_images", False)
-        self.block: int = attrs["settings"]["block"]
+        self.settings = StoreSettings.from_dict(attrs["settings"])
+        self.config, self.size, self.pad = self.settings.config, self.settings.size, self.settings.pad
+        self.has_images, self.block = self.settings.with_images, self.settings.block
         self._index = {name: index for index, name in enumerate(self.filenames)}
         self._arrays: dict[str, zarr.Array] = {}
         self._pid = 0  # the process that opened ``_arrays``
@@ -104,6 +88,11 @@ class TargetStore:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_arrays": {}, "_pid": 0}  # each process opens its own handles
+
+    def writing(self) -> str | None:
+        """The precompute job writing the store right now (who and since when), or None."""
+        holder = held(self.location)
+        return None if holder is None else describe(holder)
 
     def find(self, name: str) -> int | None:
         """The index of image ``name``, or None."""
@@ -119,21 +108,23 @@ class TargetStore:
     def arrays(self) -> dict[str, zarr.Array]:
         """This process's handles on every array of the store, ``done`` first."""
         if self._pid != os.getpid():
-            settings = self.attrs["settings"]
-            names = ["done", *layout(self.size, settings["thresh_dtype"], self.has_images)]
+            names = ["done", *self.settings.layout]
             self._arrays, self._pid = open_arrays(open_group(self.location), names), os.getpid()
         return self._arrays
 
     def _entry_arrays(self) -> dict[str, zarr.Array]:
         return {name: array for name, array in self.arrays.items() if name != "done"}
 
-    def _position(self, index: int) -> int:
+    def _position(self, index: int | str) -> int:
+        """An entry's index, from an index (negative counts from the end) or an image's file name."""
+        if isinstance(index, str):
+            return self.index_of(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for the store {self.path} of {len(self)} images")
         return index % len(self)
 
     def _read(self, name: str, index: int | slice, *more: slice) -> np.ndarray:
-        return gather([read(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
+        return gather([request(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
 
     def missing_objects(self, index: int) -> list[str]:
         """Objects of the entry's block that a written block must have but that are not there
@@ -155,7 +146,7 @@ class TargetStore:
         index = self._position(index)
         polygons = {name: self.arrays[name] for name in ("image_info", *RAGGED_ARRAYS)}
         row = read_rows(polygons, [index], f"{self.path} entry {index}")[0]
-        return _split(row["word_offsets"], row["word_coords"]), [bool(flag) for flag in row["word_ignore"]]
+        return split(row["word_offsets"], row["word_coords"]), [bool(flag) for flag in row["word_ignore"]]
 
     def batch_words(self, indices: Sequence[int]) -> list[tuple[list[np.ndarray], list[bool], np.ndarray]]:
         """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
@@ -165,11 +156,11 @@ class TargetStore:
         arrays = self.arrays
         info, matrices, offsets, coords, ignore = gather(
             [
-                read_entries(arrays["image_info"], indices),
-                read_entries(arrays["matrices"], indices),
-                read_entries(arrays["word_offsets"], indices, OFFSET_RUN),
-                read_entries(arrays["word_coords"], indices, POINT_RUN),
-                read_entries(arrays["word_ignore"], indices, OFFSET_RUN),
+                request_entries(arrays["image_info"], indices),
+                request_entries(arrays["matrices"], indices),
+                request_entries(arrays["word_offsets"], indices, OFFSET_RUN),
+                request_entries(arrays["word_coords"], indices, POINT_RUN),
+                request_entries(arrays["word_ignore"], indices, OFFSET_RUN),
             ],
             f"{self.path} words of entries {indices}",
         )
@@ -177,7 +168,7 @@ class TargetStore:
         for position, index in enumerate(indices):
             count = int(info[position, 4])
             if count < OFFSET_RUN and offsets[position, count] <= POINT_RUN:
-                words = _split(offsets[position, : count + 1], coords[position])
+                words = split(offsets[position, : count + 1], coords[position])
                 flags = [bool(flag) for flag in ignore[position, :count]]
             else:  # beyond the first run
                 words, flags = self.words(index)
@@ -209,9 +200,6 @@ class TargetStore:
     def content_hashes(self) -> list[str]:
         """The content hash of every entry."""
         return [bytes(row).hex() for row in self._read("content_hash", slice(None))]
-
-    def content_hash(self, index: int) -> str:
-        return bytes(self._read("content_hash", self._position(index))).hex()
 
     def image_file(self, index: int) -> tuple[tuple[int, int], bytes]:
         """Entry ``index``'s image file as the job read it: (size, mtime in ns), and its bytes' digest."""
@@ -246,7 +234,7 @@ class TargetStore:
         ``checked=True`` skips the done flags, for callers that checked every flag once.
         """
         indices = [self._position(index) for index in indices]
-        reads = [read_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
+        reads = [request_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
         if checked:
             binary, thresh = gather(reads, f"{self.path} entries {indices}")
         else:  # the flags with the maps: on object storage, one round trip for both
@@ -269,7 +257,8 @@ class TargetStore:
                     "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
                 )
 
-    def __getitem__(self, index: int) -> Entry:
+    def __getitem__(self, index: int | str) -> Entry:
+        """Entry ``index``, or the entry of image file ``index`` (a name, as in the annotation file)."""
         index = self._position(index)
         self._require_done([index])
         row = read_rows(self._entry_arrays(), [index], f"{self.path} entries {[index]}")[0]
@@ -280,21 +269,17 @@ class TargetStore:
             index=index,
             filename=self.filenames[index],
             content_hash=bytes(row["content_hash"]).hex(),
-            shrunk_polygons=_split(row["shrunk_offsets"], row["shrunk_coords"]),
+            shrunk_polygons=split(row["shrunk_offsets"], row["shrunk_coords"]),
             matrix=row["matrices"][0],
             inverse_matrix=row["matrices"][1],
             original_size=(height, width),
             orientation=orientation,
-            words=_split(row["word_offsets"], row["word_coords"]),
+            words=split(row["word_offsets"], row["word_coords"]),
             ignore=[bool(flag) for flag in row["word_ignore"]],
             dropped_points=int(row["image_info"][5]),
             image=row.get("images"),
             **maps,
         )
-
-
-def _split(offsets: np.ndarray, coords: np.ndarray) -> list[np.ndarray]:
-    return [coords[offsets[k] : offsets[k + 1]] for k in range(len(offsets) - 1)]
 
 
 def open_store(path: str | Path | Location, storage_options: dict | None = None) -> TargetStore:

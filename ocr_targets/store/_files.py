@@ -1,0 +1,31 @@
+"""The store's objects beside its arrays: the root attributes, the file list, the staging copies."""
+
+from __future__ import annotations
+
+import json
+
+from ..location import Location
+from ._errors import StoreError
+
+FILENAMES = "filenames.json"  # the dataset order, out of the root attributes, which every zarr open reads
+STAGING = ".staging"  # copies of the blocks a run carries entries from (see _writer)
+
+
+class Foreign(StoreError):
+    """A zarr store whose root metadata does not say ocr-targets wrote it."""
+
+
+def read_attributes(store: Location) -> dict | None:
+    """The store's root attributes, or None where there is no zarr store yet."""
+    try:
+        root = json.loads((store / "zarr.json").read_bytes())
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise StoreError(f"{store}: is a file, not a store (a STORE.zarr directory)") from None
+    except (ValueError, OSError) as error:
+        raise StoreError(f"{store}/zarr.json: unreadable ({error})") from None
+    attributes = root.get("attributes", {}).get("ocr_targets") if isinstance(root, dict) else None
+    if attributes is None:
+        raise Foreign(f"{store}: a zarr store, but not one written by ocr-targets; choose another --out")
+    return attributes

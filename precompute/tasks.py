@@ -1,0 +1,182 @@
+"""The job's worker side: one task per block, run in a joblib process or on a Dask worker.
+
+A task carries over the entries the store holds, computes the others and writes the block;
+it never raises, so each image's problem comes back as its :class:`Failure` and the client
+alone decides what is done.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+
+from ocr_targets.allocator import keep_freed_memory
+from ocr_targets.hashing import content_hash, image_digest
+from ocr_targets.images import ImageError, load_sample
+from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.store import Blocks, Record, StoreError, StoreSettings
+from ocr_targets.ufo import ImageAnnotation
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One image that could not be stored, and why."""
+
+    index: int
+    image: str
+    stage: str  # "annotation", "image" or "targets"
+    message: str  # where (the file), then what went wrong
+
+    @property
+    def where(self) -> str:
+        """The message's file: the image's path, or the annotation file and the image's name."""
+        at = self.message.rfind(f"{self.image}: ")
+        return self.message[: at + len(self.image)] if at >= 0 else self.message.split(": ")[0]
+
+    @property
+    def cause(self) -> str:
+        """What went wrong, without the file or the details of this file: a key to group by."""
+        return self.message[len(self.where) + 2 :].split(" (")[0]
+
+
+@dataclass(frozen=True)
+class TaskImage:
+    """One image of a block's task."""
+
+    index: int
+    name: str
+    annotation: ImageAnnotation
+    source: int | None  # the old index to carry its entry over from, or None: compute it
+
+
+@dataclass(frozen=True)
+class Task:
+    """A block for a worker: everything it needs travels with it (to a Dask worker, pickled)."""
+
+    images: Location
+    store: Location
+    settings: StoreSettings
+    settings_digest: str  # what every content hash of the run starts with
+    run: str  # the run's id: a worker opens the store once per run
+    block: int
+    start: int
+    length: int
+    entries: tuple[TaskImage, ...]  # the block's images that are to be stored (failed ones are not)
+
+    def failed(self, message: str) -> BlockResult:
+        """The result of a task that never ran to its end: each of its images fails with ``message``."""
+        outcomes = {
+            e.index: Failure(e.index, e.name, "targets", f"{self.images / e.name}: {message}") for e in self.entries
+        }
+        return BlockResult(self.start, self.length, outcomes)
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What a task did with its block of ``length`` entries from ``start``: per entry it was
+    given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
+    or a Failure; ``stopped`` says why if the block could not be written (the store's storage
+    failed, which every later block would meet too)."""
+
+    start: int
+    length: int
+    outcomes: dict[int, str | Failure]
+    stopped: str | None = None
+    unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
+    shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
+
+    @property
+    def flags(self) -> list[bool]:
+        """The block's done flags: entries it was not given (failed before) stay not done."""
+        outcomes = [self.outcomes.get(index) for index in range(self.start, self.start + self.length)]
+        return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
+
+
+def stop_reason(error: BaseException) -> str:
+    """Why a storage error stops the run: "disk full" (which the command line names as such), or the error."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
+        return "disk full"
+    return storage_problem(error)
+
+
+_OPENED: dict[tuple, Blocks] = {}  # this worker's store: (pid, store, run) -> its Blocks
+
+
+def _blocks(task: Task) -> Blocks:
+    """The store, opened once per worker and run: opening reads every array's metadata."""
+    key = (os.getpid(), task.store.url, task.run)
+    if key not in _OPENED:
+        _OPENED.clear()
+        _OPENED[key] = Blocks(task.store, task.settings)
+    return _OPENED[key]
+
+
+def run_task(task: Task) -> BlockResult:
+    """One block, in a worker: carry over the entries the store holds, compute the others,
+    write the block's shards."""
+    keep_freed_memory(task.settings.block_bytes)
+    blocks = _blocks(task)
+    rows: list[dict | None] = [None] * task.length
+    outcomes: dict[int, str | Failure] = {}
+    unreadable: list[tuple[int, str]] = []
+    carried = [entry for entry in task.entries if entry.source is not None]
+    try:
+        old = blocks.carried([entry.source for entry in carried])
+    except (StoreError, OSError) as error:  # the copy is damaged (or gone): compute them instead
+        unreadable.append((len(carried), str(error)))
+        old, carried = [], []
+    kept = {entry.index: row for entry, row in zip(carried, old, strict=True)}
+    for entry in task.entries:
+        position = entry.index - task.start
+        if entry.index in kept:
+            rows[position] = kept[entry.index]
+            outcomes[entry.index] = "reused" if entry.source == entry.index else "moved"
+            continue
+        outcome = _compute(task, entry)
+        if isinstance(outcome, Failure):
+            outcomes[entry.index] = outcome
+        else:
+            rows[position] = outcome
+            outcomes[entry.index] = "computed"
+    try:
+        blocks.write(task.block, task.start, rows)
+    except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
+        reason = stop_reason(error)
+        stopped = reason if reason == "disk full" else f"{task.store}: {reason}"
+        return BlockResult(task.start, task.length, outcomes, stopped)
+    computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome == "computed"]
+    shifted = sum(int(row["image_info"][5] > 0) for row in computed)
+    return BlockResult(task.start, task.length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
+
+
+def _compute(task: Task, entry: TaskImage) -> dict | Failure:
+    """One image's row of the store: decode, transform, compute.
+
+    The hash is taken of the bytes this worker decoded, so an image edited during the
+    run is stored with the hash of what was computed.
+    """
+    settings = task.settings
+    try:
+        sample = load_sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
+    except ImageError as error:
+        return Failure(entry.index, entry.name, "image", str(error))
+    try:
+        digest = image_digest(sample.data)
+        record = Record(
+            content_hash(digest, entry.annotation, task.settings_digest),
+            digest,
+            sample.file_stat,
+            sample.letterbox,
+            sample.orientation,
+            sample.targets(settings.config),
+            sample.polygons,
+            sample.ignore,
+            sample.dropped_points,
+            sample.letterbox.image(sample.image) if settings.with_images else None,
+        )
+        return record.row(settings)
+    except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
+        return Failure(
+            entry.index, entry.name, "targets", f"{task.images / entry.name}: {type(error).__name__}: {error}"
+        )
