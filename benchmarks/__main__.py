@@ -218,7 +218,8 @@ def bench_loader(images: int) -> None:
             f"({full / stat:.0f}x); for 1,000,000 images {stat * 1e6 / 60:.1f} vs {full * 1e6 / 60:.1f} min"
         )
         photos = Path(scratch) / "photos.zarr"
-        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, progress=False, settings=StoreSettings(with_images=True)))
+        with_images = StoreSettings(with_images=True)
+        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, progress=False, settings=with_images))
         photo_bytes = Location.of(photos / "images").disk_usage()
         print(f"stored images of the bundled photos: {photo_bytes / 12 / 1024:.0f} KiB per image")
 

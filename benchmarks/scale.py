@@ -29,7 +29,8 @@ def on_s3(images: Path, annotations: Path) -> Iterator[str]:
         objects = len(fs.find("bench/val.zarr"))
         yield (f"objects written to S3 for {summary.images} images in one block of 64: {objects} "
                f"({objects / summary.images:.2f} per image; the layout before blocks wrote 8 per image)")  # fmt: skip
-        run(Job(images, annotations, "s3://bench/small-blocks.zarr", jobs=1, progress=False, settings=StoreSettings(block=4)))
+        small = StoreSettings(block=4)
+        run(Job(images, annotations, "s3://bench/small-blocks.zarr", jobs=1, progress=False, settings=small))
         store = open_store("s3://bench/small-blocks.zarr")
         batch = random.Random(0).sample(range(summary.images), 16)
         out = [store.read_maps(0) for _ in batch]

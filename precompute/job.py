@@ -281,7 +281,7 @@ def _require_some_images(job: Job, names: list[str]) -> None:
     if there.isdisjoint(names):
         raise CommandError(
             f"{job.images}: none of the {len(names)} images that {job.annotations} names is there "
-            f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} files); "
+            f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
             "check --images and --annotations"
         )
 

@@ -13,11 +13,9 @@ import pytest
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
 from ocr_targets.location import Location
-from precompute import job as batch
 from precompute.cli import main
 from tests import stopping
-from tests.helpers import run_job, assert_same_arrays, flip_byte
-
+from tests.helpers import assert_same_arrays, flip_byte, run_job
 
 run = run_job  # the job on 12 images in blocks of 4 unless told otherwise: three blocks
 

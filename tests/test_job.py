@@ -16,12 +16,10 @@ from ocr_targets.images import load_sample
 from ocr_targets.location import Location
 from ocr_targets.store import SCHEMA_VERSION, StoreError, StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
-from precompute import job as batch
 from precompute.cli import main
 from tests import stopping
 from tests.conftest import DATA, FIXTURES
-from tests.helpers import run_job, assert_same_arrays, assert_same_targets
-
+from tests.helpers import assert_same_arrays, assert_same_targets, run_job
 
 run = run_job  # the job on 12 images in blocks of 4 unless told otherwise: three blocks
 
@@ -327,7 +325,8 @@ def test_images_that_are_not_there_stop_the_job_before_anything_is_written(datas
     assert main(["precompute", "--images", str(other), "--annotations", str(annotations), "--out", str(out)]) == 2
     assert capsys.readouterr().err == (
         f"ocr-targets precompute: error: {other}: none of the 12 images that {annotations} names is there "
-        f"(looked for {other / 'icdar2015_img_1.jpg'}, ...; the folder holds 1 files); check --images and --annotations\n"
+        f"(looked for {other / 'icdar2015_img_1.jpg'}, ...; the folder holds 1 file); "
+        "check --images and --annotations\n"
     )
     assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
 

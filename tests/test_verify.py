@@ -155,8 +155,8 @@ def test_show_takes_an_index_and_refuses_what_it_cannot_draw_in_one_line(made_st
     assert main(["show", str(out), "11", "--out", str(tmp_path / "last.png")]) == 0
     assert "entry 11, wildreceipt_2.jpeg" in capsys.readouterr().out
     cases = [
-        (["nope.jpg", "--out", str(tmp_path / "x.png")], ["nope.jpg: no image of that name", "not an index from 0 to 11",
-                                                           "icdar2015_img_1.jpg"]),
+        (["nope.jpg", "--out", str(tmp_path / "x.png")],
+         ["nope.jpg: no image of that name", "not an index from 0 to 11", "icdar2015_img_1.jpg"]),
         (["12", "--out", str(tmp_path / "x.png")], ["12: no image of that name"]),
         (["0", "--out", str(tmp_path / "check")], ["check: --out is written as PNG", "ending in .png"]),
         (["0", "--out", str(tmp_path / "x.jpg")], ["x.jpg: --out is written as PNG"]),
