@@ -17,8 +17,9 @@ import numpy as np
 from ocr_targets import TargetConfig, compute_targets, reference_targets
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import settings_digest
-from ocr_targets.images import current_hashes, load_sample
+from ocr_targets.images import load_sample
 from ocr_targets.location import Location
+from ocr_targets.staleness import current_hashes
 from ocr_targets.store import DEFAULT_BLOCK, StoreSettings
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute.job import Job, run
@@ -93,7 +94,7 @@ def bench_job(images: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder, annotations = write_receipts(Path(scratch), count)
         every = [parse_entry(name, entry) for name, entry in read_ufo(annotations).items()]
-        keep_freed_memory(Job(folder, annotations, scratch).block_bytes)  # the floor's process, as --jobs 1 does
+        keep_freed_memory(StoreSettings().block_bytes)  # the floor's process, as --jobs 1 does
 
         def decode_and(compute: Callable, sample: list) -> Callable:
             def each_image() -> None:

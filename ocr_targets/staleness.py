@@ -57,13 +57,21 @@ def check_store(dataset: UFODataset, store: TargetStore) -> None:
     stored = store.content_hashes()
     settings = settings_digest(store.settings)
     current = current_hashes(dataset.images, dataset.annotations, settings, *store.image_files())
-    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if a != b or not d]
-    if stale:
-        shown = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
-        raise StoreError(
-            f"{store.path}: {len(stale)} of {len(store)} entries are missing or stale "
-            f"(image or words changed since precompute: {shown}); {fix}"
-        )
+    never = [name for name, flag in zip(dataset.filenames, done, strict=True) if not flag]
+    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if d and a != b]
+    if never or stale:
+        parts = []
+        if never:
+            were = "was" if len(never) == 1 else "were"
+            parts.append(f"{len(never)} {were} never completed (image failed, or run interrupted: {_some(never)})")
+        if stale:
+            are = "is" if len(stale) == 1 else "are"
+            parts.append(f"{len(stale)} {are} stale (image or words changed since precompute: {_some(stale)})")
+        raise StoreError(f"{store.path}: of its {len(store)} entries, {' and '.join(parts)}; {fix}")
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def current_hashes(

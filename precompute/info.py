@@ -15,17 +15,19 @@ def info(path: Location) -> list[str]:
     settings = attrs["settings"]
     lines = [
         f"store        {path}",
-        f"images       {len(store)} ({done} done, {len(store) - done} not computed)",
+        f"entries      {len(store)} ({done} done, {len(store) - done} not done: failed, or not computed yet)",
+        f"writing      {store.writing() or 'no job is writing the store now'}",
         f"shifted      {len(store.shifted())} images where the baseline's keypoint slicing shifted words "
         "(a word point that the resize moved out of the image was dropped; stored as training computed it)",
-        f"size on disk {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)",
+        f"size on disk {size / 2**20:.1f} MiB "
+        + (f"({size / done / 1024:.0f} KiB per image)" if done else "(no entry done yet)"),
         "parameters   " + ", ".join(f"{k}={v}" for k, v in settings["config"].items()),
         f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "
         f"{attrs['geometry']['pad']}",
-        f"thresh_map   stored as {settings['thresh_dtype']} (max error {attrs['thresh_tolerance']:.1e})",
-        "images       "
+        f"thresh_map   stored as {settings['thresh_dtype']} ({_error(attrs['thresh_tolerance'])})",
+        "pixels       "
         + (_image_cost(store.location, done) if store.has_images else "not stored (precompute --with-images)"),
-        f"blocks       {settings['block']} images per block: {-(-len(store) // settings['block'])} blocks, "
+        f"blocks       {settings['block']} images per block: {_count(-(-len(store) // settings['block']), 'block')}, "
         "one object per array each",
         f"made         {attrs['created']}, updated {attrs['updated']}, by ocr-targets {attrs['library_version']} "
         f"(algorithm {settings['algorithm_version']}, store schema {attrs['schema_version']})",
@@ -39,6 +41,15 @@ def info(path: Location) -> list[str]:
     return lines
 
 
+def _error(tolerance: float) -> str:
+    return "lossless" if tolerance == 0 else f"max error {tolerance:.1e}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 def _image_cost(store: Location, done: int) -> str:
     size = (store / "images").disk_usage()
-    return f"stored images, {size / 2**20:.1f} MiB ({size / max(done, 1) / 1024:.0f} KiB per image)"
+    per_image = f" ({size / done / 1024:.0f} KiB per image)" if done else ""
+    return f"the transformed images are stored, {size / 2**20:.1f} MiB{per_image}"

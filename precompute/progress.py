@@ -17,12 +17,13 @@ class Progress(Protocol):
 
 def progress(total: int, what: str, enabled: bool = True, keep: bool = True) -> Progress:
     """Progress over ``total`` items of ``what`` ("computing"); nothing when there is no work,
-    or when not ``enabled``. ``keep=False`` clears a terminal's bar when done."""
+    or when not ``enabled``. ``keep=False``: a short step, whose bar a terminal clears when done
+    and a log does not get."""
     if not enabled or total == 0:
         return _Silent()
     if sys.stderr.isatty():
         return tqdm(total=total, desc=what, unit="img", leave=keep, file=sys.stderr)
-    return _Lines(total, what)
+    return _Lines(total, what) if keep else _Silent()
 
 
 class _Silent:

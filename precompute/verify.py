@@ -29,6 +29,7 @@ class Check:
     problems: list[str] = field(default_factory=list)
     differences: dict[str, float] = field(default_factory=dict)  # largest absolute difference per map
     stale: bool = False
+    unrecomputable: str | None = None  # why the entry could not be recomputed: its file, then the cause
 
     @property
     def ok(self) -> bool:
@@ -38,6 +39,8 @@ class Check:
 @dataclass
 class Report:
     store: str
+    images: Location  # where the images were read from
+    recorded: str  # the folder the store was made from
     checks: list[Check]
     missing: list[str]  # in the annotations, not in the store
     extra: list[str]  # in the store, not in the annotations
@@ -48,8 +51,13 @@ class Report:
         return not self.missing and not self.extra and all(check.ok for check in self.checks)
 
     def lines(self) -> list[str]:
-        lines = [f"{'image':<32}" + "".join(f"{name:>13}" for name in MAPS) + "  verdict"]
+        lines = [
+            "largest absolute difference per map, stored vs recomputed by the reference path:",
+            f"{'image':<32}" + "".join(f"{name:>13}" for name in MAPS) + "  verdict",
+        ]
         for check in self.checks:
+            if check.unrecomputable:
+                continue  # told below, grouped
             cells = "".join(
                 f"{check.differences[name]:>13.2e}" if name in check.differences else f"{'-':>13}" for name in MAPS
             )
@@ -58,6 +66,20 @@ class Report:
         lines += [f"in the store but not in the annotations: {name}" for name in self.extra]
         bad = [check for check in self.checks if not check.ok]
         stale = sum(check.stale for check in self.checks)
+        lost = [check.unrecomputable for check in self.checks if check.unrecomputable]
+        if lost:
+            shown = "; ".join(lost[:3]) + (f"; and {len(lost) - 3} more" if len(lost) > 3 else "")
+            lines.append(f"{len(lost)} entries could not be recomputed: {shown}")
+            if all("image file not found" in why for why in lost):
+                lines.append(
+                    f"none of them is in {self.images}: give the folder of the images with --images DIR "
+                    f"(the store was made from {self.recorded})"
+                )
+        if stale:
+            lines.append(
+                f"{stale} stale entries: their image or words changed since precompute (even where the maps still "
+                "match); rerun `ocr-targets precompute` with the same --images, --annotations and --out to update them"
+            )
         sample = f" (random sample, seed {self.seed})" if self.seed is not None else ""
         lines.append(
             f"{len(self.checks)} entries checked{sample}: {len(self.checks) - len(bad)} match, {len(bad)} do not "
@@ -93,7 +115,8 @@ def verify(
     tasks = (delayed(check_entry)(store, index, images, entries[store.filenames[index]]) for index in indices)
     results = Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
     checks = list(tqdm(results, total=len(indices), desc="verifying", unit="img", disable=not progress))
-    return Report(store.path, sorted(checks, key=lambda check: check.index), missing, extra, seed)
+    recorded = store.attrs["sources"]["images"]
+    return Report(store.path, images, recorded, sorted(checks, key=lambda check: check.index), missing, extra, seed)
 
 
 def check_entry(store: TargetStore, index: int, images: Location, raw_entry: object) -> Check:
@@ -119,12 +142,13 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
         sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
+        check.unrecomputable = str(error)
         return
     settings = settings_digest(store.settings)
     digest = image_digest(sample.data)
     if content_hash(digest, sample.annotation, settings) != entry.content_hash:
         check.stale = True
-        check.problems.append("stale: the image or its words changed since precompute")
+        check.problems.append("stale: the image or its words changed since precompute; rerun precompute")
     expected = sample.targets(store.config, reference_targets)
     for map_name in MAPS:
         stored, computed = getattr(entry, map_name), getattr(expected, map_name)

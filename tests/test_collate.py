@@ -92,7 +92,9 @@ def test_stale_image_is_caught_once_with_the_fix(made_store):
     image = cv2.imread(str(images / "icdar2015_img_4.jpg"))
     cv2.imwrite(str(images / "icdar2015_img_4.jpg"), 255 - image)
     with pytest.raises(
-        StoreError, match=r"1 of 12 entries are missing or stale .*icdar2015_img_4.jpg.*ocr-targets precompute --images"
+        StoreError,
+        match=r"of its 12 entries, 1 is stale \(image or words changed since precompute: icdar2015_img_4.jpg\); "
+        r"bring it up to date with: ocr-targets precompute --images",
     ):
         StoreCollate(out, UFODataset(images, annotations))
 
@@ -132,7 +134,7 @@ def test_a_store_of_the_previous_algorithm_is_refused_then_recomputed(dataset, t
         old.setattr("ocr_targets.hashing.ALGORITHM_VERSION", "1")
         old.setattr("ocr_targets.store._settings.ALGORITHM_VERSION", "1")
         batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
-    with pytest.raises(StoreError, match="12 of 12 entries are missing or stale.*ocr-targets precompute --images"):
+    with pytest.raises(StoreError, match="of its 12 entries, 12 are stale.*ocr-targets precompute --images"):
         StoreCollate(out, UFODataset(images, annotations))
     summary = batch.run(batch.Job(images, annotations, out, jobs=1, progress=False))
     assert (summary.computed, summary.reused) == (12, 0)

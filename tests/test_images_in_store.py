@@ -51,7 +51,7 @@ def test_verify_info_and_show_know_the_images(store_with_images, capsys, tmp_pat
     images, annotations, out = store_with_images
     assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
     assert main(["info", str(out)]) == 0
-    assert "stored images" in capsys.readouterr().out
+    assert "pixels       the transformed images are stored, " in capsys.readouterr().out
     picture = tmp_path / "show.png"
     assert main(["show", str(out), "icdar2015_img_1.jpg", "--out", str(picture), "--images", str(tmp_path)]) == 0
 

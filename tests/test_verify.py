@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import shutil
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 
 from ocr_targets import open_store
+from ocr_targets.location import Location
+from ocr_targets.store import StoreLock
 from precompute.cli import main
 from tests.helpers import flip_byte
 
@@ -119,7 +122,9 @@ def test_info_says_what_is_in_the_store(made_store, capsys):
     _, _, out = made_store
     assert main(["info", str(out)]) == 0
     output = capsys.readouterr().out
-    assert "images       12 (12 done, 0 not computed)" in output
+    assert "entries      12 (12 done, 0 not done: failed, or not computed yet)" in output
+    assert "writing      no job is writing the store now" in output
+    assert "stored as float32 (lossless)" in output and "pixels       not stored" in output
     assert "shrink_ratio=0.4, thresh_min=0.3, thresh_max=0.7" in output
     assert "640x640" in output and "stored as float32" in output and "ocr-targets 0.1.0" in output
     assert re.search(
@@ -168,3 +173,51 @@ def test_show_takes_an_index_and_refuses_what_it_cannot_draw_in_one_line(made_st
         assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("ocr-targets show: error: "), err
         for fragment in fragments:
             assert fragment in err, (fragment, err)
+
+
+def test_info_says_a_job_is_writing_and_counts_in_words(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--quiet", "--images", str(images), "--annotations", str(annotations),
+                 "--out", str(out), "--thresh-dtype", "uint8"]) == 0  # fmt: skip
+    capsys.readouterr()
+    lock = StoreLock(Location.of(out))
+    try:
+        assert main(["info", str(out)]) == 0
+    finally:
+        lock.release()
+    output = capsys.readouterr().out
+    assert re.search(rf"writing      process {os.getpid()} on \S+ since ", output), output
+    assert "64 images per block: 1 block, one object" in output
+    assert re.search(r"stored as uint8 \(max error \d\.\de-0\d\)", output)
+
+
+def test_verify_pointed_at_other_images_says_so_once(made_store, capsys, tmp_path):
+    _, _, out = made_store
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    status, output = verify(capsys, out, "--images", str(other))
+    assert status == 1
+    lines = output.splitlines()
+    assert lines[0] == "largest absolute difference per map, stored vs recomputed by the reference path:"
+    assert not any("cannot recompute" in line for line in lines)  # no line per entry
+    assert f"12 entries could not be recomputed: {other / 'icdar2015_img_1.jpg'}: image file not found; " in output
+    assert "; and 9 more" in output
+    assert (
+        f"none of them is in {other}: give the folder of the images with --images DIR "
+        f"(the store was made from {out.parent / 'images'})" in output
+    )
+
+
+def test_swapped_images_are_stale_and_verify_says_to_rerun_precompute(made_store, capsys):
+    images, _, out = made_store
+    first, second = images / "icdar2015_img_2.jpg", images / "icdar2015_img_5.jpg"
+    data = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(data)
+    status, output = verify(capsys, out)
+    assert status == 1
+    assert (
+        "2 stale entries: their image or words changed since precompute (even where the maps still match); "
+        "rerun `ocr-targets precompute` with the same --images, --annotations and --out to update them" in output
+    )

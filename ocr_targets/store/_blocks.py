@@ -20,7 +20,7 @@ from ._files import STAGING
 from ._layout import MAX_POINTS, POLYGONS, RAGGED_ARRAYS
 from ._rows import read_rows
 from ._settings import StoreSettings
-from ._zarr import gather, open_arrays, open_group, request, shard_keys
+from ._zarr import chunk_prefix, gather, open_arrays, open_group, request, shard_keys
 
 
 class Blocks:
@@ -55,9 +55,9 @@ class Blocks:
         try:
             kept = _write_shards(self.arrays, block, start, rows, what)
         except StoreError:  # zarr merges into a shard that an unfinished write left damaged: it goes
-            gather([_delete_others(store, f"{name}/c/{block}/", set()) for name in self.arrays], what)
+            gather([_delete_others(store, chunk_prefix(name, block) + "/", set()) for name in self.arrays], what)
             kept = _write_shards(self.arrays, block, start, rows, what)
-        gather([_delete_others(store, f"{name}/c/{block}/", keys) for name, keys in kept.items()], what)
+        gather([_delete_others(store, chunk_prefix(name, block) + "/", keys) for name, keys in kept.items()], what)
 
 
 def _write_shards(

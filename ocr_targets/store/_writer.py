@@ -34,7 +34,7 @@ from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compres
 from ._lock import LOCK, StoreLock, now
 from ._rows import read_rows
 from ._settings import StoreSettings
-from ._zarr import PARTIAL, gather, open_arrays, open_group, request
+from ._zarr import PARTIAL, chunk_prefix, gather, open_arrays, open_group, request
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class StoreWriter:
             return np.array(gather([request(self.done, slice(None))], f"{self.location} done flags")[0])
         except StoreError as error:  # damaged: nothing is trusted, everything is recomputed
             self.unreadable.append((self.count, str(error)))
-            (self.location / "done" / "c").delete(recursive=True)
+            (self.location / chunk_prefix("done")).delete(recursive=True)
             return np.zeros(self.count, dtype=np.uint8)
 
     def damage(self, index: int) -> str | None:
@@ -191,9 +191,9 @@ class StoreWriter:
                 (staging / name).write_bytes((self.location / name).read_bytes())
             for name in self.arrays:
                 for source in sources:
-                    shard = self.location / name / "c" / str(source)
-                    if shard.exists():
-                        shard.copy_to(staging / name / "c" / str(source))
+                    shards = chunk_prefix(name, source)  # the block's shards, one per run
+                    if (self.location / shards).exists():
+                        (self.location / shards).copy_to(staging / shards)
         before = self._flags()
         flags = before.copy()
         for start in {b * block for b in rewrite}:
@@ -283,7 +283,7 @@ def _killed_writes(store: Location) -> list[str]:
     if not store.is_local:
         return []
     root = Path(store.path)
-    patterns = (f"*{PARTIAL}", f"*/*{PARTIAL}", f"done/c/*{PARTIAL}")
+    patterns = (f"*{PARTIAL}", f"*/*{PARTIAL}", f"{chunk_prefix('done')}/*{PARTIAL}")
     return [str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern)]
 
 

@@ -8,7 +8,8 @@ What the store relies on:
   paid once, not per chunk;
 - ``AsyncArray._get_selection`` with an ``Indexer`` of our own (:class:`_Entries`), which
   zarr's public selections use too: whole entries scattered over shards in one selection;
-- the key of a chunk, ``name/c/i/j/...`` (:func:`shard_keys`), zarr v3's default encoding;
+- the key of a chunk, ``name/c/i/j/...`` (:func:`chunk_prefix`, :func:`shard_keys`), zarr
+  v3's default encoding;
 - the temporary file of a write to zarr's ``LocalStore``, ``*.partial``, which a killed
   write leaves behind (:data:`PARTIAL`);
 - the text of the ``zarrs`` pipeline's errors, which carry the OS error in their message.
@@ -141,11 +142,16 @@ class _Entries:
             )
 
 
+def chunk_prefix(name: str, block: int | None = None) -> str:
+    """The folder of array ``name``'s chunks (of block ``block``'s: its shards), without a final slash."""
+    return f"{name}/c" if block is None else f"{name}/c/{block}"
+
+
 def shard_keys(name: str, array: zarr.Array, block: int, length: int) -> list[str]:
     """The keys, within the store, of block ``block``'s shards of array ``name`` that hold its
     entries' first ``length`` values along axis 1: one, or a ragged array's one per run."""
     runs = -(-length // array.chunks[1])
-    return [f"{name}/c/{block}/{run}" + "/0" * (array.ndim - 2) for run in range(runs)]
+    return [f"{chunk_prefix(name, block)}/{run}" + "/0" * (array.ndim - 2) for run in range(runs)]
 
 
 class ShardIndexes(WrapperStore):

@@ -1,0 +1,124 @@
+"""What a user reads: the job's summary and progress, and errors that name the file, the cause
+and the next step, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ocr_targets import open_store
+from ocr_targets.collate import StoreCollate
+from ocr_targets.dataset import UFODataset
+from ocr_targets.images import ImageError, decode_image
+from ocr_targets.store import StoreError
+from ocr_targets.ufo import AnnotationError, parse_entry
+from precompute.cli import main
+from tests.helpers import run_job
+
+
+def precompute(images, annotations, out, *options: str) -> list[str]:
+    """``ocr-targets precompute`` in a process of its own, stderr a pipe as in a log: (stdout, stderr)."""
+    command = [sys.executable, "-m", "precompute", "--images", str(images), "--annotations", str(annotations),
+               "--out", str(out), "--jobs", "1", *options]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return [done.stdout, done.stderr]
+
+
+def test_progress_into_a_pipe_is_plain_lines_and_a_rerun_names_what_it_computed(dataset, tmp_path):
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    stdout, stderr = precompute(images, annotations, out)
+    assert "\r" not in stderr and stderr.splitlines()[-1] == "computing: 12 of 12 images"
+    assert stdout.startswith("12 images: 12 computed, 0 reused, 0 failed in ") and " images/s computed); " in stdout
+    stdout, stderr = precompute(images, annotations, out)
+    assert stderr == ""  # nothing to compute: no bar
+    assert stdout.startswith("12 images: 0 computed, 12 reused, 0 failed in ") and "images/s" not in stdout
+    document = json.loads(annotations.read_text())
+    word = next(iter(document["images"]["wildreceipt_2.jpeg"]["words"].values()))
+    word["points"][0][0] += 3
+    annotations.write_text(json.dumps(document))
+    stdout, stderr = precompute(images, annotations, out)
+    assert stderr.splitlines() == ["computing: 1 of 1 images"]  # what the bar counts is what was computed
+    assert stdout.splitlines()[:2][1] == "computed: wildreceipt_2.jpeg"
+
+
+def test_a_duplicate_image_is_reused_as_a_copy_not_called_moved(dataset, tmp_path):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    document["images"]["copy.jpg"] = document["images"]["icdar2015_img_3.jpg"]
+    (images / "copy.jpg").write_bytes((images / "icdar2015_img_3.jpg").read_bytes())
+    out = tmp_path / "t.zarr"
+    annotations.write_text(json.dumps(document))
+    run_job(images, annotations, out)
+    document["images"] = dict(reversed(list(document["images"].items())))  # every entry elsewhere now
+    annotations.write_text(json.dumps(document))
+    summary = run_job(images, annotations, out)
+    assert summary.lines()[0].startswith("13 images: 0 computed, 13 reused (12 copied from another entry of the same")
+
+
+def test_a_store_with_entries_never_completed_says_so_not_stale(dataset, tmp_path):
+    images, annotations = dataset
+    (images / "icdar2015_img_8.jpg").write_bytes(b"broken")
+    out = tmp_path / "t.zarr"
+    run_job(images, annotations, out)
+    with pytest.raises(StoreError) as error:
+        StoreCollate(out, UFODataset(images, annotations))
+    message = str(error.value)
+    assert "of its 12 entries, 1 was never completed (image failed, or run interrupted: icdar2015_img_8.jpg)" in message
+    assert "stale" not in message and "ocr-targets precompute --images" in message
+
+
+def test_an_entry_is_read_by_name_and_an_unknown_name_is_a_key_error_naming_it(made_store):
+    store = open_store(made_store[2])
+    assert store["wildreceipt_1.jpeg"].index == store.index_of("wildreceipt_1.jpeg")
+    with pytest.raises(KeyError, match=r"'nope.jpg' is not in the store .*targets.zarr"):
+        store["nope.jpg"]
+
+
+def test_an_undecodable_file_is_named_without_pythons_internals(tmp_path):
+    with pytest.raises(ImageError) as error:
+        decode_image(b"plain text, not a picture", tmp_path / "a.jpg")
+    assert str(error.value) == f"{tmp_path / 'a.jpg'}: not an image file that PIL can read (25 bytes)"
+
+
+def test_every_bad_word_of_an_image_is_told_at_once():
+    words = {"1": {"points": [[0, 0], [1, 0], [1, 1]]}, "2": {}, "3": {"points": [[0, "x"]]}, "4": {"points": [[1]]}}
+    with pytest.raises(AnnotationError) as error:
+        parse_entry("a.jpg", {"words": words})
+    assert str(error.value) == (
+        "a.jpg: word 2 has no \"points\" list; word 3 points are not [[x, y], ...] numbers: [[0, 'x']]; "
+        "word 4 points must be [[x, y], ...], got shape (1, 1)"
+    )
+
+
+def test_verify_options_that_would_be_ignored_are_refused(made_store, capsys):
+    out = made_store[2]
+    for arguments, said in [
+        (["--seed", "3"], "--seed chooses the entries of --sample; give --sample K too"),
+        (["--jobs", "0"], "argument --jobs: must be a number of processes >= 1, or -1 for one per core; got 0"),
+        (["--sample", "0"], "argument --sample: must be at least 1, got 0"),
+    ]:
+        with pytest.raises(SystemExit) as exit:
+            main(["verify", str(out), *arguments])
+        assert exit.value.code == 2
+        assert f"ocr-targets verify: error: {said}" in capsys.readouterr().err
+
+
+def test_more_jobs_than_cores_are_lowered_and_said(made_store, capsys):
+    out = made_store[2]
+    assert main(["verify", str(out), "--quiet", "--sample", "1", "--jobs", str((os.cpu_count() or 1) + 5)]) == 0
+    assert f"lowered to {os.cpu_count()}, the cores of this machine" in capsys.readouterr().err
+
+
+def test_entry_sizes_are_documented_as_each_is_stored(made_store):
+    """``Entry.original_size`` is (height, width); the batch's ``raw_size`` is the baseline's (width, height)."""
+    entry = open_store(made_store[2])["wildreceipt_1.jpeg"]
+    height, width = entry.original_size
+    assert (height, width) == (1200, 1600)  # a landscape receipt photo
+    assert np.allclose(entry.matrix @ [width, height, 1], [640, 80 + 480, 1])  # its corner, resized, padded
