@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
@@ -16,6 +15,8 @@ from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import Location
 from ocr_targets.store import StoreError, TargetStore, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
+
+from .progress import progress as progress_of
 
 MAPS = ("prob_map", "thresh_map", "prob_mask", "thresh_mask")
 
@@ -114,7 +115,11 @@ def verify(
         seed = None
     tasks = (delayed(check_entry)(store, index, images, entries[store.filenames[index]]) for index in indices)
     results = Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
-    checks = list(tqdm(results, total=len(indices), desc="verifying", unit="img", disable=not progress))
+    bar, checks = progress_of(len(indices), "verifying", progress), []
+    for check in results:
+        checks.append(check)
+        bar.update(1)
+    bar.close()
     recorded = store.attrs["sources"]["images"]
     return Report(store.path, images, recorded, sorted(checks, key=lambda check: check.index), missing, extra, seed)
 

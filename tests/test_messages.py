@@ -122,3 +122,10 @@ def test_entry_sizes_are_documented_as_each_is_stored(made_store):
     height, width = entry.original_size
     assert (height, width) == (1200, 1600)  # a landscape receipt photo
     assert np.allclose(entry.matrix @ [width, height, 1], [640, 80 + 480, 1])  # its corner, resized, padded
+
+
+def test_verify_into_a_pipe_reports_progress_in_plain_lines(made_store):
+    command = [sys.executable, "-m", "precompute", "verify", str(made_store[2]), "--jobs", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "\r" not in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "verifying: 12 of 12 images"
