@@ -18,7 +18,7 @@ from .config import TargetConfig
 from .dataset import UFODataset
 from .geometry import PAD_MODES
 from .maps import compute_targets, reference_targets
-from .staleness import check_store, recorded_dataset
+from .staleness import check_store
 from .store import StoreError, TargetStore, open_store
 from .tally import CAUSES, Counts, Tally
 
@@ -162,7 +162,7 @@ class StoreCollate(_Collate):
                 f"{self.store.path}: a precompute job is writing this store ({writing}); wait for it to finish"
             )
         if check:
-            check_store(dataset or recorded_dataset(self.store), self.store)
+            check_store(self.store, dataset)
 
     @property
     def this_epoch(self) -> Counts:

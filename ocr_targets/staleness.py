@@ -3,10 +3,12 @@ collate is made, at the cost of a stat per image."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from .config import ALGORITHM_VERSION
 from .dataset import UFODataset
 from .hashing import content_hash, image_digest, settings_digest
 from .images import read_image_bytes
@@ -15,24 +17,69 @@ from .store import StoreError, TargetStore
 from .ufo import ImageAnnotation
 
 
-def recorded_dataset(store: TargetStore) -> UFODataset:
-    """The dataset the store was made from, as it records it."""
+def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
+    """Raise StoreError, saying what differs and how to fix it, unless ``store`` serves ``dataset``
+    (by default, the dataset the store records it was made from).
+
+    When the annotation file's bytes are those the store recorded, its words and file list are
+    too: the images are stat'ed and only those whose size or mtime changed are read, and no
+    word is parsed or hashed. Otherwise every entry's content hash is taken anew."""
+    if dataset is None:
+        images, annotations = _recorded_sources(store)
+    else:
+        images, annotations = Location.of(dataset.images), Location.of(dataset.annotations_path)
+    fix = (
+        "bring it up to date with: ocr-targets precompute "
+        + f"--images {images} --annotations {annotations} --out {store.path}"
+    )
+    if dataset is not None:
+        _check_geometry(store, dataset, fix)
+    recorded = store.attrs["sources"].get("annotations_sha256")
+    if (
+        recorded is not None
+        and store.attrs["settings"]["algorithm_version"] == ALGORITHM_VERSION  # else every hash differs
+        and recorded == _digest(annotations)
+        and (dataset is None or dataset.filenames == store.filenames)
+    ):
+        stats, digests = store.image_files()
+        current = [
+            _current_digest(images / name, stat, digest)
+            for name, stat, digest in zip(store.filenames, stats, digests, strict=True)
+        ]
+        _require_fresh(store, [a == b for a, b in zip(current, digests, strict=True)], fix)
+        return
+    _check_hashes(store, dataset or UFODataset(images.path, annotations.path, size=store.size, pad=store.pad), fix)
+
+
+def _recorded_sources(store: TargetStore) -> tuple[Location, Location]:
+    """The images and annotation file the store was made from, as it records them."""
     sources = store.attrs["sources"]
-    images, annotations = Path(sources["images"]), Path(sources["annotations"])
-    if not images.is_dir() or not annotations.is_file():
+    images, annotations = Location.of(sources["images"]), Location.of(sources["annotations"])
+    if not images.is_dir() or not annotations.exists():
         raise StoreError(
             f"{store.path}: the sources it was made from are not here ({images}, {annotations}); "
             "pass the dataset to check it against (dataset=UFODataset(...)), or check=False"
         )
-    return UFODataset(images, annotations, size=store.size, pad=store.pad)
+    return images, annotations
 
 
-def check_store(dataset: UFODataset, store: TargetStore) -> None:
-    """Raise StoreError, saying what differs and how to fix it, unless ``store`` serves ``dataset``."""
-    fix = (
-        f"bring it up to date with: ocr-targets precompute --images {dataset.images} "
-        f"--annotations {dataset.annotations_path} --out {store.path}"
-    )
+def _digest(annotations: Location) -> str | None:
+    try:
+        return hashlib.sha256(annotations.read_bytes()).hexdigest()
+    except OSError:
+        return None  # the full check says what is wrong with the file
+
+
+def _current_digest(path: Location, recorded_stat: np.ndarray, recorded: bytes) -> bytes:
+    """The image file's digest as of now: the recorded one while its (size, mtime) is unchanged."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return b""  # gone or unreadable: stale
+    return recorded if stat == tuple(recorded_stat) else image_digest(read_image_bytes(path))
+
+
+def _check_geometry(store: TargetStore, dataset: UFODataset, fix: str) -> None:
     if store.pad != dataset.pad:
         raise StoreError(
             f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "
@@ -43,6 +90,10 @@ def check_store(dataset: UFODataset, store: TargetStore) -> None:
             f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "
             f"{fix} --size {dataset.size} --overwrite"
         )
+
+
+def _check_hashes(store: TargetStore, dataset: UFODataset, fix: str) -> None:
+    """The full check: file list, then every entry's content hash against the dataset's."""
     if store.filenames != dataset.filenames:
         missing = sorted(set(dataset.filenames) - set(store.filenames))
         extra = sorted(set(store.filenames) - set(dataset.filenames))
@@ -53,12 +104,16 @@ def check_store(dataset: UFODataset, store: TargetStore) -> None:
         if not missing and not extra:
             detail = "the same images in another order"
         raise StoreError(f"{store.path}: does not match {dataset.annotations_path}: {detail}; {fix}")
-    done = store.done()
-    stored = store.content_hashes()
     settings = settings_digest(store.settings)
     current = current_hashes(dataset.images, dataset.annotations, settings, *store.image_files())
-    never = [name for name, flag in zip(dataset.filenames, done, strict=True) if not flag]
-    stale = [name for name, a, b, d in zip(dataset.filenames, stored, current, done, strict=True) if d and a != b]
+    _require_fresh(store, [a == b for a, b in zip(store.content_hashes(), current, strict=True)], fix)
+
+
+def _require_fresh(store: TargetStore, fresh: list[bool], fix: str) -> None:
+    """Raise unless every entry is done and ``fresh``, naming those that are not."""
+    done = store.done()
+    never = [name for name, flag in zip(store.filenames, done, strict=True) if not flag]
+    stale = [name for name, ok, flag in zip(store.filenames, fresh, done, strict=True) if flag and not ok]
     if never or stale:
         parts = []
         if never:

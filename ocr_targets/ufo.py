@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,10 +48,17 @@ def _unpickle_annotation(name: str, points: np.ndarray, lengths: list[int], igno
 
 def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     """The file's ``images`` mapping (name -> raw entry), in file order; clear errors on a bad file."""
+    return read_ufo_file(path)[0]
+
+
+def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
+    """The file's ``images`` mapping, and the SHA-256 of its bytes (what the store records, so
+    that a check finds an unchanged file without parsing it)."""
     path = Location.of(path)
     try:
+        data = path.read_bytes()
         with _collector_paused():
-            document = json.loads(path.read_bytes().decode("utf-8"))
+            document = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise AnnotationError(f"{path}: annotation file not found") from None
     except IsADirectoryError:
@@ -64,7 +72,7 @@ def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     images = document.get("images") if isinstance(document, dict) else None
     if not isinstance(images, dict):
         raise AnnotationError(f'{path}: expected a UFO object {{"images": {{name: {{"words": ...}}}}}}')
-    return images
+    return images, hashlib.sha256(data).hexdigest()
 
 
 @contextlib.contextmanager

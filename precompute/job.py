@@ -22,7 +22,7 @@ from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
 from ocr_targets.store import StoreSettings, StoreWriter
-from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
+from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
 from . import cluster
 from .errors import CommandError
@@ -143,14 +143,15 @@ def run(job: Job) -> Summary:
     """
     start = time.perf_counter()
     keep_freed_memory(job.settings.block_bytes)  # --jobs 1 computes here
-    entries = read_ufo(job.annotations)
+    entries, annotations_digest = read_ufo_file(job.annotations)
     names = list(entries)
     _require_some_images(job, names)
+    sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
         job.out,
         names,
         job.settings,
-        sources={"images": job.images.url, "annotations": job.annotations.url},
+        sources=sources,
         overwrite=job.overwrite,
         version=__version__,
         break_lock=job.break_lock,

@@ -43,7 +43,7 @@ def _copied(made: Path, dataset: tuple[Path, Path]) -> tuple[Path, Path, Path]:
     shutil.copytree(made / "targets.zarr", out)
     root = out / "zarr.json"
     metadata = json.loads(root.read_text())
-    metadata["attributes"]["ocr_targets"]["sources"] = {"images": str(images), "annotations": str(annotations)}
+    metadata["attributes"]["ocr_targets"]["sources"].update(images=str(images), annotations=str(annotations))
     root.write_text(json.dumps(metadata))
     return images, annotations, out
 

@@ -306,3 +306,29 @@ def test_the_staleness_check_hashes_only_files_whose_stat_changed(made_store, mo
     StoreCollate(out, UFODataset(images, annotations))
     assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
     assert "icdar2015_img_6.jpg" in next(line for line in capsys.readouterr().out.splitlines() if "stale" in line)
+
+
+def test_an_unchanged_annotation_file_is_not_parsed_by_the_check(made_store, monkeypatch):
+    images, annotations, out = made_store
+    import ocr_targets.staleness as staleness
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the annotation file was parsed")
+
+    monkeypatch.setattr(staleness, "UFODataset", no_parse)
+    monkeypatch.setattr(staleness, "current_hashes", no_parse)
+    StoreCollate(out)  # the recorded sources: the file's bytes as recorded, a stat per image
+    (images / "icdar2015_img_3.jpg").write_bytes((images / "icdar2015_img_4.jpg").read_bytes())
+    with pytest.raises(StoreError, match=r"1 is stale \(image or words changed since precompute: icdar2015_img_3"):
+        StoreCollate(out)
+    (images / "icdar2015_img_3.jpg").unlink()
+    with pytest.raises(StoreError, match=r"1 is stale .*icdar2015_img_3"):
+        StoreCollate(out)
+
+
+def test_a_changed_annotation_file_is_checked_word_by_word(made_store):
+    images, annotations, out = made_store
+    document = json.loads(annotations.read_text())
+    annotations.write_text(json.dumps(document, indent=2))  # other bytes, the same words: fresh
+    StoreCollate(out)
+    StoreCollate(out, UFODataset(images, annotations))
