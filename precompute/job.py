@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 import time
@@ -159,8 +160,8 @@ def run(job: Job) -> Summary:
     summary = Summary(images=len(names))
     try:
         tasks = _plan(job, writer, entries, summary)
-        results = _results(job, tasks)
         pending = sum(entry.source is None for task in tasks for entry in task.entries)
+        results = _results(job, tasks, pending)
         bar = progress(pending, "computing", job.progress)
         try:
             for result in results:
@@ -194,8 +195,21 @@ def run(job: Job) -> Summary:
     return _finish(job, summary, start)
 
 
-def _results(job: Job, tasks: list[Task]) -> Iterator[BlockResult]:
-    """Every task's result, as they complete: joblib processes here, or a Dask cluster."""
+# A worker process takes about a second to start (Python, numpy, numba's cache, OpenCV, zarr):
+# the time of some 40 images. One is started per this many images to compute, at most.
+IMAGES_PER_PROCESS = 64
+
+
+def processes(jobs: int, pending: int) -> int:
+    """How many worker processes a run of ``pending`` images to compute starts: ``jobs`` (-1: one
+    per core), but none beyond one per IMAGES_PER_PROCESS images (1: this process computes)."""
+    wanted = os.cpu_count() or 1 if jobs == -1 else jobs
+    return max(1, min(wanted, -(-pending // IMAGES_PER_PROCESS)))
+
+
+def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]:
+    """Every task's result, as they complete: joblib processes here (or this process alone, for
+    a small job), or a Dask cluster."""
     if job.dask:
         yield from cluster.results(
             job.dask,
@@ -204,7 +218,8 @@ def _results(job: Job, tasks: list[Task]) -> Iterator[BlockResult]:
             lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
         )
     else:
-        yield from Parallel(n_jobs=job.jobs, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
+        workers = processes(job.jobs, pending)
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
 
 
 @contextlib.contextmanager

@@ -68,3 +68,11 @@ def made_store(_made_store, dataset) -> tuple[Path, Path, Path]:
 def store_with_images(_made_with_images, dataset) -> tuple[Path, Path, Path]:
     """The bundled sample precomputed --with-images: (images directory, annotation file, store)."""
     return _copied(_made_with_images, dataset)
+
+
+@pytest.fixture(autouse=True)
+def _workers_for_small_jobs(monkeypatch):
+    """The suite's jobs are of 12 to 40 images, which a run would compute in its own process: a
+    test that asks for ``jobs=2`` gets two worker processes, as a job of hundreds of images does
+    (in this process; a job run as a command keeps the rule, see test_job)."""
+    monkeypatch.setattr("precompute.job.IMAGES_PER_PROCESS", 4)

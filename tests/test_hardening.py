@@ -224,7 +224,7 @@ def test_recheck_recomputes_what_verify_calls_corrupt(made_store, capsys):
     (out / "word_coords" / "c" / "2" / "0" / "0").unlink()  # the words of entries 8 to 11
     assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
     output = capsys.readouterr().out
-    assert "entries [5]: damaged or unreadable" in output and f"objects missing: {out}/word_coords/c/2/0/0" in output
+    assert "entry 5: damaged or unreadable" in output and f"objects missing: {out}/word_coords/c/2/0/0" in output
     assert run(images, annotations, out).computed == 0  # a plain rerun trusts done entries
     summary = run(images, annotations, out, recheck=True)
     assert (summary.reused, summary.computed) == (7, 5)

@@ -16,6 +16,7 @@ from ocr_targets.images import load_sample
 from ocr_targets.location import Location
 from ocr_targets.store import SCHEMA_VERSION, StoreError, StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
+from precompute import job
 from precompute.cli import main
 from tests import stopping
 from tests.conftest import DATA, FIXTURES
@@ -411,3 +412,10 @@ def test_taking_over_a_dead_holders_lock_never_removes_a_new_one(tmp_path):
         StoreLock(store)  # the first holds it: alive, in this very process
     first.release()
     assert not (Path(store.path) / ".lock").exists()
+
+
+def test_a_job_starts_a_worker_process_per_block_of_work_at_most(monkeypatch):
+    monkeypatch.setattr(job, "IMAGES_PER_PROCESS", 64)  # as a run has it (the suite lowers it: conftest)
+    assert job.processes(2, 12) == 1  # the bundled sample: computed in the job's own process
+    assert job.processes(2, 65) == 2 and job.processes(8, 200) == 4
+    assert job.processes(-1, 10**6) == (os.cpu_count() or 1) and job.processes(1, 10**6) == 1

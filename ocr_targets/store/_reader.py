@@ -260,8 +260,8 @@ class TargetStore:
     def __getitem__(self, index: int | str) -> Entry:
         """Entry ``index``, or the entry of image file ``index`` (a name, as in the annotation file)."""
         index = self._position(index)
-        self._require_done([index])
-        row = read_rows(self._entry_arrays(), [index], f"{self.path} entries {[index]}")[0]
+        row = read_rows(self.arrays, [index], f"{self.path} entry {index}")[0]  # with its done flag
+        self._require_done([index], row["done"][None])
         maps = self._empty_maps()
         self._decode_maps(row["binary_maps"], row["thresh_map"], maps)
         height, width, orientation = (int(value) for value in row["image_info"][:3])

@@ -71,37 +71,54 @@ def split(offsets: np.ndarray, coords: np.ndarray) -> list[np.ndarray]:
 
 
 def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: object) -> list[dict[str, np.ndarray]]:
-    """Entries ``indices``' values in every array of ``arrays``, as :meth:`Record.row` makes them."""
+    """Entries ``indices``' values in every array of ``arrays``, as :meth:`Record.row` makes them
+    (``done``, if among ``arrays``, is read as one more fixed array).
+
+    One call reads every fixed array and the first run of every ragged one, which holds all of
+    an entry of up to 1023 polygons and 8192 points (on object storage, one round trip); an
+    entry beyond that is read again, whole."""
     fixed = [name for name in arrays if name not in RAGGED_ARRAYS]
-    values = dict(zip(fixed, gather([request_entries(arrays[name], indices) for name in fixed], what), strict=True))
-    rows = [{name: values[name][position] for name in fixed} for position in range(len(indices))]
-    counts = [[int(count) for count in row["image_info"][3:5]] for row in rows]
-    offsets = iter(
-        gather(
-            [
-                request(arrays[f"{prefix}_offsets"], (index, slice(0, count + 1)))
-                for index, pair in zip(indices, counts, strict=True)
-                for prefix, count in zip(POLYGONS, pair, strict=True)
-            ],
-            what,
-        )
-    )
-    for row in rows:
-        row["shrunk_offsets"], row["word_offsets"] = next(offsets), next(offsets)
-    ragged = iter(
-        gather(
-            [
-                call
-                for index, row in zip(indices, rows, strict=True)
-                for call in (
-                    request(arrays["shrunk_coords"], (index, slice(0, int(row["shrunk_offsets"][-1])))),
-                    request(arrays["word_coords"], (index, slice(0, int(row["word_offsets"][-1])))),
-                    request(arrays["word_ignore"], (index, slice(0, len(row["word_offsets"]) - 1))),
-                )
-            ],
-            what,
-        )
-    )
-    for row in rows:
-        row["shrunk_coords"], row["word_coords"], row["word_ignore"] = next(ragged), next(ragged), next(ragged)
+    ragged = [name for name in RAGGED_ARRAYS if name in arrays]
+    calls = [request_entries(arrays[name], indices) for name in fixed]
+    calls += [request_entries(arrays[name], indices, arrays[name].chunks[1]) for name in ragged]
+    values = dict(zip(fixed + ragged, gather(calls, what), strict=True))
+    rows = []
+    for position, index in enumerate(indices):
+        row = {name: values[name][position] for name in fixed}
+        if ragged:
+            firsts = {name: values[name][position] for name in ragged}
+            row.update(_ragged_row(row["image_info"], firsts) or _read_ragged(arrays, index, row["image_info"], what))
+        rows.append(row)
     return rows
+
+
+def _ragged_row(info: np.ndarray, firsts: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """An entry's ragged values cut from the first runs read, or None if they reach beyond them."""
+    row = {}
+    for prefix, count in zip(POLYGONS, (int(info[3]), int(info[4])), strict=True):
+        offsets = firsts[f"{prefix}_offsets"]
+        if count + 1 > len(offsets) or offsets[count] > len(firsts[f"{prefix}_coords"]):
+            return None
+        row[f"{prefix}_offsets"] = offsets[: count + 1]
+        row[f"{prefix}_coords"] = firsts[f"{prefix}_coords"][: offsets[count]]
+    row["word_ignore"] = firsts["word_ignore"][: int(info[4])]
+    return row
+
+
+def _read_ragged(arrays: dict[str, zarr.Array], index: int, info: np.ndarray, what: object) -> dict[str, np.ndarray]:
+    """An entry's ragged values, read as far as they reach: its offsets, then its points and flags."""
+    counts = (int(info[3]), int(info[4]))
+    offsets = gather(
+        [request(arrays[f"{p}_offsets"], (index, slice(0, c + 1))) for p, c in zip(POLYGONS, counts, strict=True)],
+        what,
+    )
+    row = {f"{prefix}_offsets": values for prefix, values in zip(POLYGONS, offsets, strict=True)}
+    shrunk, words, ignore = gather(
+        [
+            request(arrays["shrunk_coords"], (index, slice(0, int(row["shrunk_offsets"][-1])))),
+            request(arrays["word_coords"], (index, slice(0, int(row["word_offsets"][-1])))),
+            request(arrays["word_ignore"], (index, slice(0, counts[1]))),
+        ],
+        what,
+    )
+    return {**row, "shrunk_coords": shrunk, "word_coords": words, "word_ignore": ignore}
