@@ -7,6 +7,9 @@ machine); each section prints its ratios against the on-the-fly cost.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,10 +35,16 @@ try:
 except ImportError:  # the loader section needs the torch extra
     torch = None
 
-from .synthetic import receipt_polygons, write_receipts
+from .synthetic import receipt_polygons, write_photos, write_receipts
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 JOB_BLOCKS = 8  # the job section's images: this many blocks of the default size, four for each of two processes
+SMALL_JOB = 128  # a job of a few blocks: what start-up and the split into tasks cost
+SUMMARY: list[tuple[str, str, str]] = []  # (what, now, goal): the table every section adds its rows to
+
+
+def row(what: str, now: str, goal: str) -> None:
+    SUMMARY.append((what, now, goal))
 
 
 def best_seconds(run: Callable[[], object], passes: int = 3) -> float:
@@ -67,13 +76,24 @@ def bundled_scenes(size: int = 640) -> list[tuple[tuple[int, int], list[np.ndarr
     return scenes
 
 
+def photo_scenes(count: int) -> list[tuple[tuple[int, int], list[np.ndarray]]]:
+    """Photographed receipts' words, brought to the validation geometry as the job brings them."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, annotations = write_photos(Path(scratch), count, seed=3)
+        entries = read_ufo(annotations)
+        return [
+            ((640, 640), load_sample(folder, parse_entry(n, e), 640, pixels=False).polygons) for n, e in entries.items()
+        ]
+
+
 def bench_maps(images: int) -> None:
     print("== target maps, one process, one core (ms per image)")
-    print(f"{'input':<34}{'on the fly':>12}{'fast path':>12}{'ratio':>9}")
+    print(f"{'input':<38}{'on the fly':>12}{'fast path':>12}{'ratio':>9}")
     rng = np.random.default_rng(0)
     receipts = [((640, 640), receipt_polygons(rng)) for _ in range(images)]
     compute_targets(*receipts[0])  # compile (or load) the kernel outside the timing
     for label, scenes in [
+        (f"photographed receipts ({images}, 164 words)", photo_scenes(images)),
         (f"synthetic receipts ({images}, 100 words)", receipts),
         ("bundled samples (12)", bundled_scenes()),
     ]:
@@ -85,14 +105,17 @@ def bench_maps(images: int) -> None:
             passes=5,
         )
         reference, fast = timings["reference"] / len(scenes), timings["fast"] / len(scenes)
-        print(f"{label:<34}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
+        print(f"{label:<38}{reference * 1e3:>12.2f}{fast * 1e3:>12.2f}{reference / fast:>8.1f}x")
+        if label.startswith("photographed"):
+            row("targets of one receipt, fast path vs the baseline's algorithm, one core",
+                f"{reference / fast:.1f}x ({fast * 1e3:.1f} ms)", ">= 12x")  # fmt: skip
 
 
 def bench_job(images: int) -> None:
     count = JOB_BLOCKS * DEFAULT_BLOCK
-    print(f"== precompute job on {count} synthetic receipts (1200x1600 JPEG, 100 words), blocks of {DEFAULT_BLOCK}")
+    print(f"== precompute job on {count} photographed receipts (1280x960 JPEG, 164 words), blocks of {DEFAULT_BLOCK}")
     with tempfile.TemporaryDirectory() as scratch:
-        folder, annotations = write_receipts(Path(scratch), count)
+        folder, annotations = write_photos(Path(scratch), count)
         every = [parse_entry(name, entry) for name, entry in read_ufo(annotations).items()]
         keep_freed_memory(StoreSettings().block_bytes)  # the floor's process, as --jobs 1 does
 
@@ -127,9 +150,23 @@ def bench_job(images: int) -> None:
         for label, elapsed in seconds.items():
             rate = count / elapsed
             print(f"{label:<51}{rate:>10.1f}{rate / baseline:>14.1f}x{rate / floor:>9.2f}x")
-        print(
-            f"--jobs 2 runs {seconds['precompute --jobs 1'] / seconds['precompute --jobs 2']:.2f}x as fast as --jobs 1"
-        )
+        twice = seconds["precompute --jobs 1"] / seconds["precompute --jobs 2"]
+        print(f"--jobs 2 runs {twice:.2f}x as fast as --jobs 1")
+        small = Path(scratch) / "small.json"
+        document = json.loads(annotations.read_text())
+        document["images"] = dict(list(document["images"].items())[:SMALL_JOB])
+        small.write_text(json.dumps(document))
+
+        def small_job(jobs: int) -> Callable:
+            return lambda: run(Job(folder, small, Path(scratch) / f"{next(stores)}.zarr", jobs=jobs, progress=False))
+
+        few = best_interleaved({jobs: small_job(jobs) for jobs in (1, 2)}, passes=3)
+        print(f"on {SMALL_JOB} images: --jobs 2 runs {few[1] / few[2]:.2f}x as fast as --jobs 1")
+        jobs_1 = count / seconds["precompute --jobs 1"]
+        row("the job at --jobs 1 vs its floor (decode + resize + fast targets, one process)",
+            f"{jobs_1 / floor:.2f} ({jobs_1:.1f} img/s on {count} images)", ">= 0.8")  # fmt: skip
+        row("--jobs 2 vs --jobs 1", f"{twice:.2f}x on {count} images, {few[1] / few[2]:.2f}x on {SMALL_JOB}",
+            ">= 1.8x on both")  # fmt: skip
         first = seconds["precompute --jobs 2"]
         out = Path(scratch) / "last.zarr"
         run(Job(folder, annotations, out, jobs=2, progress=False))
@@ -142,13 +179,40 @@ def bench_job(images: int) -> None:
             f"store: {summary.store_bytes / count / 1024:.0f} KiB per image "
             f"(the four maps uncompressed as float32: {640 * 640 * 4 * 4 / 1024:.0f} KiB)"
         )
+        start, help_only = start_up(Path(scratch))
+        print(
+            f"start-up: `ocr-targets precompute` on the 12 bundled images {start:.2f} s wall, "
+            f"`--help` {help_only:.2f} s"
+        )
+        row("start-up: `ocr-targets precompute` on the 12 bundled images, wall",
+            f"{start:.2f} s, of which --help alone {help_only:.2f} s", "<= 1 s")  # fmt: skip
+
+
+def start_up(scratch: Path) -> tuple[float, float]:
+    """Wall time of the command on the bundled sample into a new store, and of ``--help``: best of 3."""
+    command = [sys.executable, "-m", "precompute"]
+    stores = iter(range(100))
+
+    def into_a_new_store() -> None:
+        out = scratch / f"start-{next(stores)}.zarr"
+        arguments = ["--images", str(DATA / "images"), "--annotations", str(DATA / "annotations.json"), "--quiet"]
+        subprocess.run([*command, *arguments, "--out", str(out)], check=True, capture_output=True)
+
+    timings = best_interleaved(
+        {
+            "precompute": into_a_new_store,
+            "help": lambda: subprocess.run([*command, "--help"], check=True, capture_output=True),
+        },
+        passes=3,
+    )
+    return timings["precompute"], timings["help"]
 
 
 def bench_loader(images: int) -> None:
     count = images * 8
-    print(f"== train time: reading targets, {count} synthetic receipts")
+    print(f"== train time: reading targets, {count} photographed receipts (1280x960 JPEG, 164 words)")
     with tempfile.TemporaryDirectory() as scratch:
-        folder, annotations = write_receipts(Path(scratch), count, seed=1)
+        folder, annotations = write_photos(Path(scratch), count, seed=1)
         out = Path(scratch) / "targets.zarr"
         run(Job(folder, annotations, out, jobs=2, progress=False, settings=StoreSettings(with_images=True)))
         data = UFODataset(folder, annotations)
@@ -176,8 +240,28 @@ def bench_loader(images: int) -> None:
                 f"{label:<36}{seconds * 1e3:>9.1f}{reference / seconds:>14.1f}x"
                 f"{seconds / timings['uncompressed memory']:>10.1f}x"
             )
+        augmented = [{**item, "polygons": [np.asarray(p) + 2 for p in item["polygons"]]} for item in items]
+        whole = {
+            "baseline collate, stored items": lambda: OnTheFlyCollate()(items),
+            "StoreCollate, stored items": lambda: stored(items),
+            "baseline collate, augmented items": lambda: OnTheFlyCollate()(augmented),
+            "StoreCollate, augmented items (fast path)": lambda: stored(augmented),
+        }
+        calls = best_interleaved(whole, passes=3)
+        print(f"{'a whole collate call, batch of 16 (images stacked too)':<56}{'ms':>9}")
+        for label, seconds in calls.items():
+            print(f"{label:<56}{seconds * 1e3:>9.1f}")
+        served = calls["baseline collate, stored items"] / calls["StoreCollate, stored items"]
+        trained = calls["baseline collate, augmented items"] / calls["StoreCollate, augmented items (fast path)"]
+        row("a batch of 16 through StoreCollate vs the baseline's collate, whole call",
+            f"{served:.1f}x ({calls['StoreCollate, stored items'] * 1e3:.0f} ms vs "
+            f"{calls['baseline collate, stored items'] * 1e3:.0f} ms)", ">= 15x")  # fmt: skip
+        row("training batches (augmented, the fast path) vs the baseline's collate, whole call",
+            f"{trained:.1f}x ({calls['StoreCollate, augmented items (fast path)']:.2f} s vs "
+            f"{calls['baseline collate, augmented items']:.2f} s per 16)", ">= 8x")  # fmt: skip
 
-        print(f"{'one epoch, DataLoader(2 workers), batch 16':<52}{'s':>7}{'vs on the fly':>15}")
+        batch = 12
+        print(f"{f'one epoch, DataLoader(2 persistent workers), batch {batch}':<52}{'s':>7}{'vs on the fly':>15}")
         ways = {
             "on the fly (UFODataset + reference collate)": (data, OnTheFlyCollate()),
             "store (UFODataset + StoreCollate)": (data, stored),
@@ -186,12 +270,12 @@ def bench_loader(images: int) -> None:
         ways["floor: ship empty batches of that format"] = (EmptyItems(count), ShipOnly())
         loaders = {
             label: torch.utils.data.DataLoader(
-                dataset, batch_size=16, num_workers=2, collate_fn=collate, persistent_workers=True
+                dataset, batch_size=batch, num_workers=2, collate_fn=collate, persistent_workers=True
             )
             for label, (dataset, collate) in ways.items()
         }
         loaders["store with images, in the main process (0 workers)"] = torch.utils.data.DataLoader(
-            StoreDataset(out), batch_size=16, num_workers=0, collate_fn=stored
+            StoreDataset(out), batch_size=batch, num_workers=0, collate_fn=stored
         )
         epochs = best_interleaved(
             {label: lambda batches=loader: sum(1 for _ in batches) for label, loader in loaders.items()}, 3
@@ -199,10 +283,45 @@ def bench_loader(images: int) -> None:
         first = next(iter(epochs.values()))
         for label, seconds in epochs.items():
             print(f"{label:<52}{seconds:>7.2f}{first / seconds:>14.1f}x")
-        images, total = Location.of(out / "images").disk_usage(), Location.of(out).disk_usage()
+        with_images = epochs["store with images (StoreDataset + StoreCollate)"]
+        row(f"a validation epoch, batch {batch}, 2 persistent workers, StoreDataset + StoreCollate vs the baseline's",
+            f"{first / with_images:.1f}x (the empty-batch floor: "
+            f"{first / epochs['floor: ship empty batches of that format']:.1f}x)", ">= 8x")  # fmt: skip
+
+        store = stored.store
+        entry = best_seconds(lambda: [store[i] for i in range(16)], passes=5) / 16
+        maps = best_seconds(lambda: [store.read_maps(i) for i in range(16)], passes=5) / 16
         print(
-            f"store: {(total - images) / count / 1024:.0f} KiB per image without images, "
-            f"{total / count / 1024:.0f} KiB with them ({images / count / 1024:.0f} KiB of image)"
+            f"store[i], one entry, all arrays (image included): {entry * 1e3:.2f} ms; "
+            f"its maps alone {maps * 1e3:.2f} ms"
+        )
+        row(
+            "store[i], one entry, all arrays", f"{entry * 1e3:.2f} ms (its maps alone {maps * 1e3:.2f} ms)", "<= 1.5 ms"
+        )
+        made = best_interleaved(
+            {
+                "recorded": lambda: StoreCollate(out),
+                "dataset": lambda: StoreCollate(out, data),
+                "unchecked": lambda: StoreCollate(out, check=False),
+            },
+            passes=3,
+        )
+        per_image = (made["recorded"] - made["unchecked"]) / count
+        print(
+            f"StoreCollate made, {count} images: {made['recorded'] * 1e3:.1f} ms from the recorded sources, "
+            f"{made['dataset'] * 1e3:.1f} ms given the dataset, {made['unchecked'] * 1e3:.1f} ms unchecked (opening "
+            f"the store): the check costs {per_image * 1e6:.0f} us per image"
+        )
+        opening = f"plus {made['unchecked'] * 1e3:.0f} ms to open the store"
+        row(
+            "StoreCollate(store) made (its staleness check), per image",
+            f"{per_image * 1e6:.0f} us, {opening}",
+            "<= 50 us",
+        )
+        images_bytes, total = Location.of(out / "images").disk_usage(), Location.of(out).disk_usage()
+        print(
+            f"store: {(total - images_bytes) / count / 1024:.0f} KiB per image without images, "
+            f"{total / count / 1024:.0f} KiB with them ({images_bytes / count / 1024:.0f} KiB of image)"
         )
         settings = settings_digest(stored.store.settings)
         stats, digests = stored.store.image_files()
@@ -215,14 +334,9 @@ def bench_loader(images: int) -> None:
         )
         stat, full = checks["stat"] / count, checks["hash"] / count
         print(
-            f"staleness check per image: {stat * 1e6:.0f} us with size + mtime, {full * 1e6:.0f} us hashing the file "
-            f"({full / stat:.0f}x); for 1,000,000 images {stat * 1e6 / 60:.1f} vs {full * 1e6 / 60:.1f} min"
+            f"content hashes per image (an annotation file changed): {stat * 1e6:.0f} us with size + mtime, "
+            f"{full * 1e6:.0f} us hashing the file ({full / stat:.0f}x)"
         )
-        photos = Path(scratch) / "photos.zarr"
-        with_images = StoreSettings(with_images=True)
-        run(Job(DATA / "images", DATA / "annotations.json", photos, jobs=2, progress=False, settings=with_images))
-        photo_bytes = Location.of(photos / "images").disk_usage()
-        print(f"stored images of the bundled photos: {photo_bytes / 12 / 1024:.0f} KiB per image")
 
 
 class InMemoryCollate(_Collate if torch else object):
@@ -297,6 +411,11 @@ def main() -> None:
             continue
         SECTIONS[name](args.images)
         print()
+    if SUMMARY:
+        width = max(len(what) for what, _, _ in SUMMARY)
+        print(f"== summary\n{'what':<{width}}  {'now':<44}goal")
+        for what, now, goal in SUMMARY:
+            print(f"{what:<{width}}  {now:<44}{goal}")
 
 
 if __name__ == "__main__":
