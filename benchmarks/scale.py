@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ocr_targets import TargetConfig, open_store
+from ocr_targets import open_store
 from ocr_targets.location import Location
 from ocr_targets.store import StoreSettings, StoreWriter
 from ocr_targets.ufo import read_ufo
@@ -47,10 +47,7 @@ def million_entries(images: Path, annotations: Path, out: Path) -> Iterator[str]
     run(Job(images, annotations, out, jobs=1, progress=False))
     names = list(read_ufo(annotations))
     names += [f"unseen/{index:07d}.jpg" for index in range(MILLION - len(names))]
-    writer = StoreWriter.open(
-        Location.of(out), names, config=TargetConfig(), size=640, pad="center", thresh_dtype="float32",
-        with_images=False, block=64, sources={}, overwrite=False, version="bench",
-    )  # fmt: skip
+    writer = StoreWriter.open(Location.of(out), names, StoreSettings(), sources={}, overwrite=False, version="bench")
     try:
         writer.arrange([], [], [])
     finally:

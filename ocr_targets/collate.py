@@ -36,8 +36,9 @@ class _Collate:
     DB-style ``prob_masks`` and ``thresh_masks`` are uint8 (B, H, W).
     """
 
-    def __init__(self, inference_mode: bool = False) -> None:
+    def __init__(self, inference_mode: bool = False, compact: bool = False) -> None:
         self.inference_mode = inference_mode
+        self.compact = compact
 
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
         """Write each item's maps into its ``out`` (views of the batch tensors)."""
@@ -63,8 +64,8 @@ class _Collate:
         """The batch's maps and masks, each item's written in place by ``fill``."""
         _, height, width = batch[0]["image"].shape
         count = len(batch)
-        maps = {
-            "prob_maps": _batch_tensor((count, 1, height, width), torch.float32),
+        maps = {  # compact: the 0/1 probability map as uint8 (dataset.expand_batch makes it float32)
+            "prob_maps": _batch_tensor((count, 1, height, width), torch.uint8 if self.compact else torch.float32),
             "thresh_maps": _batch_tensor((count, 1, height, width), torch.float32),
             "prob_masks": _batch_tensor((count, height, width), torch.uint8),
             "thresh_masks": _batch_tensor((count, height, width), torch.uint8),
@@ -122,6 +123,10 @@ class StoreCollate(_Collate):
     epoch, as a warning with the first one's name, the cause and the fix; ``this_epoch`` and
     ``last_epoch`` give the counts in the main process, DataLoader workers included.
 
+    ``compact=True`` makes the probability maps uint8 (0/1): with ``StoreDataset(compact=True)``
+    a batch is under half the bytes for DataLoader workers to hand over;
+    :func:`ocr_targets.dataset.expand_batch` then makes it the baseline's, bit for bit.
+
     ``shrink_ratio``, ``thresh_min`` and ``thresh_max`` are ``DBCollateFN``'s; given, they
     must be the store's. The store is checked once, here, against ``dataset`` (a
     :class:`UFODataset`) or else the sources it records: file names and order, parameters,
@@ -140,8 +145,9 @@ class StoreCollate(_Collate):
         thresh_max: float | None = None,
         inference_mode: bool = False,
         check: bool = True,
+        compact: bool = False,
     ) -> None:
-        super().__init__(inference_mode)
+        super().__init__(inference_mode, compact)
         if not isinstance(store, (TargetStore, str, Path)):
             raise TypeError(
                 f"StoreCollate(store, dataset=None, ...): store is a path, a URL or a TargetStore, got {store!r}"

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .config import TargetConfig
-from .geometry import Letterbox, quarter_turn, survives_resize, upright_words
+from .geometry import Letterbox, quarter_turn, survivors, upright_words
 from .location import Location
 from .maps import Targets, compute_targets
 from .ufo import ImageAnnotation
@@ -124,7 +124,7 @@ def load_sample(
     decoded = decode_image(data, path, pixels)
     letterbox = Letterbox(decoded.size, size, pad)
     moved = letterbox.keypoints(upright_words(annotation.polygons, decoded.orientation, decoded.stored_size))
-    kept = [k for k, word in enumerate(moved.polygons) if survives_resize(word)]
+    kept = [k for k, ok in enumerate(survivors(moved.polygons)) if ok]
     return Sample(
         annotation,
         data,

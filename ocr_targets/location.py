@@ -40,7 +40,11 @@ class Location:
         return self.url
 
     def __truediv__(self, name: str) -> Location:
-        return Location(f"{self.url}/{name}", self.options)
+        child = Location(f"{self.url}/{name}", self.options)
+        if "_fs_path" in self.__dict__:  # the parent's filesystem, not a new parse of the URL (~40 us)
+            fs, path = self._fs_path
+            child.__dict__["_fs_path"] = (fs, f"{path.rstrip('/')}/{name}")
+        return child
 
     @property
     def name(self) -> str:

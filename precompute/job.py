@@ -12,7 +12,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from joblib import Parallel, delayed
@@ -219,6 +219,8 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
         )
     else:
         workers = processes(job.jobs, pending)
+        threads = max(1, (os.cpu_count() or 1) // workers)  # a block's compression on the cores left idle
+        tasks = [replace(task, threads=threads) for task in tasks]
         yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
 
 

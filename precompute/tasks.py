@@ -63,6 +63,7 @@ class Task:
     start: int
     length: int
     entries: tuple[TaskImage, ...]  # the block's images that are to be stored (failed ones are not)
+    threads: int = 1  # zarrs' threads for compressing the block: the cores no other worker uses
 
     def failed(self, message: str) -> BlockResult:
         """The result of a task that never ran to its end: each of its images fails with ``message``."""
@@ -108,7 +109,7 @@ def _blocks(task: Task) -> Blocks:
     key = (os.getpid(), task.store.url, task.run)
     if key not in _OPENED:
         _OPENED.clear()
-        _OPENED[key] = Blocks(task.store, task.settings)
+        _OPENED[key] = Blocks(task.store, task.settings, task.threads)
     return _OPENED[key]
 
 

@@ -3,7 +3,10 @@ import struct
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ocr_targets.geometry import survivors
 from ocr_targets.images import ImageError, decode_image, read_image_bytes
 from tests.conftest import FIXTURES
 
@@ -37,3 +40,26 @@ def test_unreadable_images_name_the_file(tmp_path):
     (tmp_path / "folder.jpg").mkdir()
     with pytest.raises(ImageError, match="folder.jpg: is a directory, not an image file"):
         read_image_bytes(tmp_path / "folder.jpg")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(-5, 700, width=32), st.floats(-5, 700, width=32)), max_size=7).map(
+            lambda points: np.array(points, dtype=np.float32).reshape(-1, 2)
+        ),
+        max_size=6,
+    )
+)
+def test_the_word_filter_keeps_what_the_baseline_keeps(words):
+    """The baseline dataset's filter, word by word: 3 points or more, at least 1 px wide and
+    high, and neither side 0 once rounded."""
+
+    def kept(points):
+        if len(points) < 3:
+            return False
+        spans = points.max(axis=0) - points.min(axis=0)
+        rounded = np.rint(points)
+        return bool((spans >= 1).all() and (rounded.max(axis=0) > rounded.min(axis=0)).all())
+
+    assert survivors(words) == [kept(points) for points in words]

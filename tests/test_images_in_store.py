@@ -9,7 +9,7 @@ import torch
 import zarr
 
 from ocr_targets.collate import StoreCollate
-from ocr_targets.dataset import StoreDataset, UFODataset
+from ocr_targets.dataset import StoreDataset, UFODataset, expand_batch
 from ocr_targets.store import StoreError
 from precompute.cli import main
 
@@ -40,6 +40,31 @@ def test_store_dataset_reads_no_image_file(store_with_images, tmp_path):
     collate = StoreCollate(out, check=False)
     batch = collate([data[i] for i in range(3)])
     assert batch["images"].shape == (3, 3, 640, 640) and collate.this_epoch.served == 3
+
+
+def test_a_compact_batch_expanded_is_the_drop_in_batch_bit_for_bit(store_with_images):
+    images, annotations, out = store_with_images
+    regular, compact = StoreCollate(out), StoreCollate(out, compact=True)
+    loaders = [
+        torch.utils.data.DataLoader(StoreDataset(out), batch_size=5, collate_fn=regular),
+        torch.utils.data.DataLoader(
+            StoreDataset(out, compact=True), batch_size=5, num_workers=2, collate_fn=compact,
+            multiprocessing_context="fork",
+        ),
+    ]  # fmt: skip
+    shifted = [{**item, "polygons": [p + 2 for p in item["polygons"]]} for item in UFODataset(images, annotations)]
+    for expected, small in zip(*loaders, strict=True):
+        assert small["images"].dtype == small["prob_maps"].dtype == torch.uint8
+        assert small["images"].nbytes * 4 == expected["images"].nbytes
+        expanded = expand_batch(small)
+        assert list(expanded) == list(expected)
+        for key, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                assert value.dtype == expanded[key].dtype and torch.equal(value, expanded[key]), key
+    # items the store does not serve (augmented) are computed into the compact batch as well
+    on_the_fly, compact_on_the_fly = regular(shifted[:4]), expand_batch(compact(shifted[:4]))
+    for key in ("prob_maps", "thresh_maps", "prob_masks", "thresh_masks"):
+        assert torch.equal(on_the_fly[key], compact_on_the_fly[key]), key
 
 
 def test_a_store_without_images_says_how_to_get_them(made_store):

@@ -24,13 +24,14 @@ from ._zarr import chunk_prefix, gather, open_arrays, open_group, request, shard
 
 
 class Blocks:
-    """A store opened by a job's task, to write blocks. One thread of zarrs per task: the
-    job's parallelism is its processes (more threads made ``--jobs 2`` slower)."""
+    """A store opened by a job's task, to write blocks, compressing on ``threads`` threads:
+    the job's parallelism is its processes (a thread more per process made ``--jobs 2``
+    slower); a job computing in one process compresses on the cores it leaves idle."""
 
-    def __init__(self, store: Location, settings: StoreSettings) -> None:
+    def __init__(self, store: Location, settings: StoreSettings, threads: int = 1) -> None:
         self.location = store
         names = settings.layout
-        self.arrays = open_arrays(open_group(store, "r+"), names, threads=1)
+        self.arrays = open_arrays(open_group(store, "r+"), names, threads=threads)
         staging = store / STAGING
         exists = (staging / "zarr.json").exists()
         self._staging = open_arrays(open_group(staging), names, threads=1) if exists else None
