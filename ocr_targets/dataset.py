@@ -159,8 +159,17 @@ def expand_batch(batch: dict, mean: Sequence[float] = MEAN, std: Sequence[float]
     looked up in the table :class:`Normalize` makes, a 0/1 map value converted exactly."""
     images = batch["images"]
     if images.dtype == torch.uint8:
-        table = _table(tuple(mean), tuple(std)).to(images.device)  # (3, 256) float32
-        batch["images"] = torch.stack([table[channel][images[:, channel].long()] for channel in range(3)], dim=1)
+        table = _table(tuple(mean), tuple(std))  # (3, 256) float32
+        if images.device.type == "cpu":  # OpenCV's table lookup: a quarter of the time of torch's indexing
+            expanded = torch.empty(images.shape, dtype=torch.float32)
+            pixels, out, lookup = images.numpy(), expanded.numpy(), table.numpy()
+            for index in range(len(pixels)):
+                for channel in range(3):
+                    cv2.LUT(pixels[index, channel], lookup[channel], dst=out[index, channel])
+        else:
+            table = table.to(images.device)
+            expanded = torch.stack([table[channel][images[:, channel].long()] for channel in range(3)], dim=1)
+        batch["images"] = expanded
     if "prob_maps" in batch:
         batch["prob_maps"] = batch["prob_maps"].float()
     return batch
