@@ -203,7 +203,7 @@ IMAGES_PER_PROCESS = 64
 def processes(jobs: int, pending: int) -> int:
     """How many worker processes a run of ``pending`` images to compute starts: ``jobs`` (-1: one
     per core), but none beyond one per IMAGES_PER_PROCESS images (1: this process computes)."""
-    wanted = os.cpu_count() or 1 if jobs == -1 else jobs
+    wanted = (os.cpu_count() or 1) if jobs == -1 else jobs
     return max(1, min(wanted, -(-pending // IMAGES_PER_PROCESS)))
 
 
