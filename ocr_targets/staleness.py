@@ -139,15 +139,12 @@ def current_hashes(
     """Each image's content hash as of now, reading only the files whose (size, mtime) differs
     from ``stats`` (what the store recorded, with each file's ``digests``): a check that costs a
     stat per image, not a read of every byte. ``verify`` and the job hash every file in full."""
-    hashes, folder = [], Location.of(images)
-    for annotation, (size, mtime), digest in zip(annotations, stats, digests, strict=True):
-        path = folder / annotation.name
-        try:
-            stat = path.stat()
-        except OSError:
-            hashes.append("")  # gone or unreadable: stale
-            continue
-        if stat != (size, mtime):
-            digest = image_digest(read_image_bytes(path))
-        hashes.append(content_hash(digest, annotation, settings))
-    return hashes
+    folder = Location.of(images)
+    current = (
+        _current_digest(folder / annotation.name, stat, digest)
+        for annotation, stat, digest in zip(annotations, stats, digests, strict=True)
+    )
+    return [  # a file gone or unreadable has no hash: stale
+        content_hash(digest, annotation, settings) if digest else ""
+        for annotation, digest in zip(annotations, current, strict=True)
+    ]
