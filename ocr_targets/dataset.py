@@ -98,7 +98,7 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         height, width, orientation = self.store.info(index)[:3]
-        words, ignore = self.store.words(index)
+        words, ignore, inverse_matrix = self.store.batch_words([index])[0]  # one read: words and matrix
         return _item(
             self.images,
             index % len(self),
@@ -106,7 +106,7 @@ class StoreDataset(torch.utils.data.Dataset):
             self.normalize(self.store.image(index)),
             (height, width),
             orientation,
-            self.store.matrices(index)[1],
+            inverse_matrix,
             words,
             ignore,
         )

@@ -173,6 +173,9 @@ def test_an_image_of_many_words_spans_runs_and_a_rerun_leaves_none_behind(datase
     sample, _ = expected_targets(images, annotations, name)
     assert len(sample.polygons) == len(boxes) > 2048  # three runs of word offsets, two of points
     assert all(np.array_equal(w, p) for w, p in zip(store[index].words, sample.polygons, strict=True))
+    words, _, inverse = store.batch_words([index, (index + 1) % len(store)])[0]  # as the collate reads them
+    assert all(np.array_equal(w, p) for w, p in zip(words, sample.polygons, strict=True))
+    np.testing.assert_array_equal(inverse, sample.letterbox.inverse_matrix)
     assert (out / "word_offsets/c/0/2").is_file() and store.missing_objects(index) == []
     (out / "word_coords/c/0/1/0").unlink()
     assert store.missing_objects(index) == [f"{out}/word_coords/c/0/1/0"]

@@ -15,7 +15,7 @@ from ..location import Location
 from ._blocks import missing_objects
 from ._errors import StoreError
 from ._files import FILENAMES, read_attributes
-from ._layout import BINARY_MAPS, MAP_DTYPES, OFFSET_RUN, POINT_RUN, RAGGED_ARRAYS, SCHEMA_VERSION, decode_thresh
+from ._layout import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, decode_thresh
 from ._lock import describe, held
 from ._rows import read_rows, split
 from ._settings import StoreSettings
@@ -143,37 +143,24 @@ class TargetStore:
 
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
-        index = self._position(index)
-        polygons = {name: self.arrays[name] for name in ("image_info", *RAGGED_ARRAYS)}
-        row = read_rows(polygons, [index], f"{self.path} entry {index}")[0]
-        return split(row["word_offsets"], row["word_coords"]), [bool(flag) for flag in row["word_ignore"]]
+        words, flags, _ = self.batch_words([index])[0]
+        return words, flags
 
     def batch_words(self, indices: Sequence[int]) -> list[tuple[list[np.ndarray], list[bool], np.ndarray]]:
         """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
         every entry's first run of words is read with its size and matrices (on object storage,
         one round trip for the batch); an entry of more words than a run is read again whole."""
         indices = [self._position(index) for index in indices]
-        arrays = self.arrays
-        info, matrices, offsets, coords, ignore = gather(
-            [
-                request_entries(arrays["image_info"], indices),
-                request_entries(arrays["matrices"], indices),
-                request_entries(arrays["word_offsets"], indices, OFFSET_RUN),
-                request_entries(arrays["word_coords"], indices, POINT_RUN),
-                request_entries(arrays["word_ignore"], indices, OFFSET_RUN),
-            ],
-            f"{self.path} words of entries {indices}",
-        )
-        out = []
-        for position, index in enumerate(indices):
-            count = int(info[position, 4])
-            if count < OFFSET_RUN and offsets[position, count] <= POINT_RUN:
-                words = split(offsets[position, : count + 1], coords[position])
-                flags = [bool(flag) for flag in ignore[position, :count]]
-            else:  # beyond the first run
-                words, flags = self.words(index)
-            out.append((words, flags, matrices[position, 1]))
-        return out
+        names = ("image_info", "matrices", "word_offsets", "word_coords", "word_ignore")
+        rows = read_rows({name: self.arrays[name] for name in names}, indices, f"{self.path} words of {indices}")
+        return [
+            (
+                split(row["word_offsets"], row["word_coords"]),
+                [bool(flag) for flag in row["word_ignore"]],
+                row["matrices"][1],
+            )
+            for row in rows
+        ]
 
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""

@@ -72,7 +72,8 @@ def split(offsets: np.ndarray, coords: np.ndarray) -> list[np.ndarray]:
 
 def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: object) -> list[dict[str, np.ndarray]]:
     """Entries ``indices``' values in every array of ``arrays``, as :meth:`Record.row` makes them
-    (``done``, if among ``arrays``, is read as one more fixed array).
+    (``done``, if among ``arrays``, is read as one more fixed array). ``image_info`` must be among
+    them if a ragged array is: it holds how far each entry's polygons reach.
 
     One call reads every fixed array and the first run of every ragged one, which holds all of
     an entry of up to 1023 polygons and 8192 points (on object storage, one round trip); an
@@ -92,33 +93,34 @@ def read_rows(arrays: dict[str, zarr.Array], indices: Sequence[int], what: objec
     return rows
 
 
+def _counts(info: np.ndarray, firsts: dict[str, np.ndarray]) -> dict[str, int]:
+    """How many polygons the entry has of each kind whose arrays are read."""
+    return {
+        prefix: int(count) for prefix, count in zip(POLYGONS, info[3:5], strict=True) if f"{prefix}_offsets" in firsts
+    }
+
+
 def _ragged_row(info: np.ndarray, firsts: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """An entry's ragged values cut from the first runs read, or None if they reach beyond them."""
     row = {}
-    for prefix, count in zip(POLYGONS, (int(info[3]), int(info[4])), strict=True):
+    for prefix, count in _counts(info, firsts).items():
         offsets = firsts[f"{prefix}_offsets"]
         if count + 1 > len(offsets) or offsets[count] > len(firsts[f"{prefix}_coords"]):
             return None
         row[f"{prefix}_offsets"] = offsets[: count + 1]
         row[f"{prefix}_coords"] = firsts[f"{prefix}_coords"][: offsets[count]]
-    row["word_ignore"] = firsts["word_ignore"][: int(info[4])]
+    if "word_ignore" in firsts:
+        row["word_ignore"] = firsts["word_ignore"][: int(info[4])]
     return row
 
 
 def _read_ragged(arrays: dict[str, zarr.Array], index: int, info: np.ndarray, what: object) -> dict[str, np.ndarray]:
     """An entry's ragged values, read as far as they reach: its offsets, then its points and flags."""
-    counts = (int(info[3]), int(info[4]))
-    offsets = gather(
-        [request(arrays[f"{p}_offsets"], (index, slice(0, c + 1))) for p, c in zip(POLYGONS, counts, strict=True)],
-        what,
-    )
-    row = {f"{prefix}_offsets": values for prefix, values in zip(POLYGONS, offsets, strict=True)}
-    shrunk, words, ignore = gather(
-        [
-            request(arrays["shrunk_coords"], (index, slice(0, int(row["shrunk_offsets"][-1])))),
-            request(arrays["word_coords"], (index, slice(0, int(row["word_offsets"][-1])))),
-            request(arrays["word_ignore"], (index, slice(0, counts[1]))),
-        ],
-        what,
-    )
-    return {**row, "shrunk_coords": shrunk, "word_coords": words, "word_ignore": ignore}
+    counts = _counts(info, arrays)
+    offsets = gather([request(arrays[f"{p}_offsets"], (index, slice(0, c + 1))) for p, c in counts.items()], what)
+    row = {f"{prefix}_offsets": values for prefix, values in zip(counts, offsets, strict=True)}
+    reads = {f"{prefix}_coords": (index, slice(0, int(row[f"{prefix}_offsets"][-1]))) for prefix in counts}
+    if "word_ignore" in arrays:
+        reads["word_ignore"] = (index, slice(0, int(info[4])))
+    values = gather([request(arrays[name], selection) for name, selection in reads.items()], what)
+    return {**row, **dict(zip(reads, values, strict=True))}
