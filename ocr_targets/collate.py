@@ -6,7 +6,6 @@ Both are drop-in for the baseline's DB collate: the same keys, shapes and dtypes
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ._torch import torch
+from .batch import item_maps, stack, target_tensors
 from .config import TargetConfig
-from .dataset import UFODataset
+from .dataset import StoredBatch, UFODataset
 from .geometry import PAD_MODES
 from .maps import compute_targets, reference_targets
 from .staleness import check_store
@@ -29,12 +29,8 @@ _WORDS_KEPT = 8192
 
 
 class _Collate:
-    """Stacks images and, unless in inference mode, has ``fill`` write the items' maps into the batch.
-
-    The maps are written straight into the batch tensors: no per-item arrays to stack.
-    ``prob_maps`` and ``thresh_maps`` are float32 (B, 1, H, W) as in the baseline; the
-    DB-style ``prob_masks`` and ``thresh_masks`` are uint8 (B, H, W).
-    """
+    """Stacks images and, unless in inference mode, has ``fill`` write the items' maps into the
+    batch (:mod:`ocr_targets.batch`: the baseline's keys, shapes and dtypes, plus the masks)."""
 
     def __init__(self, inference_mode: bool = False, compact: bool = False) -> None:
         self.inference_mode = inference_mode
@@ -45,9 +41,8 @@ class _Collate:
         raise NotImplementedError
 
     def __call__(self, batch: Sequence[dict]) -> OrderedDict:
-        images = [item["image"] for item in batch]
         collated = OrderedDict(
-            images=torch.stack(images, out=_batch_tensor((len(batch), *images[0].shape), images[0].dtype)),
+            images=self.images(batch),
             image_filename=[item["image_filename"] for item in batch],
             image_path=[item.get("image_path") for item in batch],
             inverse_matrix=[item["inverse_matrix"] for item in batch],
@@ -60,33 +55,15 @@ class _Collate:
             collated.update(self.targets(batch))
         return collated
 
+    def images(self, batch: Sequence[dict]) -> torch.Tensor:
+        return stack([item["image"] for item in batch])
+
     def targets(self, batch: Sequence[dict]) -> dict[str, torch.Tensor]:
         """The batch's maps and masks, each item's written in place by ``fill``."""
         _, height, width = batch[0]["image"].shape
-        count = len(batch)
-        maps = {  # compact: the 0/1 probability map as uint8 (dataset.expand_batch makes it float32)
-            "prob_maps": _batch_tensor((count, 1, height, width), torch.uint8 if self.compact else torch.float32),
-            "thresh_maps": _batch_tensor((count, 1, height, width), torch.float32),
-            "prob_masks": _batch_tensor((count, height, width), torch.uint8),
-            "thresh_masks": _batch_tensor((count, height, width), torch.uint8),
-        }
-        self.fill(
-            batch,
-            [
-                {key[:-1]: tensor[index].reshape(height, width).numpy() for key, tensor in maps.items()}
-                for index in range(count)
-            ],
-        )
-        return maps
-
-
-def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An empty batch tensor; in a DataLoader worker, in shared memory, as ``default_collate``
-    makes its own: the batch then reaches the main process without being copied."""
-    if torch.utils.data.get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    template = torch.empty(0, dtype=dtype)
-    return template.new(template._typed_storage()._new_shared(math.prod(shape))).view(shape)
+        tensors = target_tensors(len(batch), height, width, self.compact)
+        self.fill(batch, [item_maps(tensors, index) for index in range(len(batch))])
+        return tensors
 
 
 class OnTheFlyCollate(_Collate):
@@ -115,9 +92,11 @@ class StoreCollate(_Collate):
 
     A drop-in for the baseline's ``DBCollateFN``: ``StoreCollate("val_targets.zarr")``
     takes the baseline's own dataset items. An item is found by its ``index`` if it has
-    one, else by ``image_filename``, and served from the store only if it *is* the stored
-    sample: the same size, the same inverse matrix, and word polygons equal to the stored
-    ones as the int32 points the maps are made of. Any other item (a training item,
+    one, else by ``image_filename``, and served from the store only if its maps are the stored
+    ones: the same size, and word polygons equal to the stored ones as the int32 points the
+    maps are made of (the batch takes the item's own inverse matrix). A batch that a
+    :class:`~ocr_targets.dataset.StoreDataset` of the same store read at once is served as
+    it is, with no matching and no copy. Any other item (a training item,
     augmented, or an image the store does not hold) gets its targets computed with the fast
     path. Items of images the store holds that are computed anyway are reported once per
     epoch, as a warning with the first one's name, the cause and the fix; ``this_epoch`` and
@@ -180,6 +159,25 @@ class StoreCollate(_Collate):
         """The items of the last whole epoch: every stored entry seen once (or one seen again)."""
         return self._tally.last_epoch
 
+    def images(self, batch: Sequence[dict]) -> torch.Tensor:
+        return batch.images if self._carried(batch) else super().images(batch)
+
+    def targets(self, batch: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """A batch its dataset read from this store with its targets (:class:`StoredBatch`) is
+        served as it is; any other batch is matched item by item (:meth:`fill`)."""
+        if not self._carried(batch):
+            return super().targets(batch)
+        self._count([(item["index"], 0) for item in batch])
+        return batch.targets
+
+    def _carried(self, batch: Sequence[dict]) -> bool:
+        """Whether ``batch`` carries its tensors, read from this store, in this collate's format."""
+        return (
+            isinstance(batch, StoredBatch)
+            and batch.store.path == self.store.path
+            and (batch.targets["prob_maps"].dtype == torch.uint8) == self.compact
+        )
+
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
         """Stored items' maps read together (their chunks fetched at once), the others computed."""
         matches = self._match(batch)
@@ -190,6 +188,9 @@ class StoreCollate(_Collate):
             self.store.read_maps_into(indices, [out[p] for p in stored], checked=self.check)
         if others:
             self._on_the_fly.fill([batch[p] for p in others], [out[p] for p in others])
+        self._count(matches)
+
+    def _count(self, matches: list[tuple[int | None, int]]) -> None:
         for index, cause in matches:
             ended = self._tally.count(index, cause == 0, max(cause, 0))
             if ended is not None and ended.stored_computed:
@@ -245,15 +246,19 @@ def _entry_of(item: dict, store: TargetStore) -> int | None:
 
 
 def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> int:
-    """0 if ``item`` is the stored sample of these ``words`` (:func:`_flat`) and ``inverse``
-    matrix, else why not (a key of CAUSES)."""
+    """0 if ``item``'s maps are the stored ones, else why not (a key of CAUSES).
+
+    The maps depend on the image size and the words as int32 points (:func:`_flat`) alone, so
+    those decide; the batch takes the item's own inverse matrix, which may be computed
+    otherwise (the baseline at 2467d39 keeps the centered crop box under top-left padding).
+    A mismatch whose inverse matrix differs too is told as another padding."""
     _, height, width = item["image"].shape
     if height != size or width != size:
         return 2
-    if "inverse_matrix" in item and not np.array_equal(np.asarray(item["inverse_matrix"]), inverse):
-        return 3
     polygons = _flat([np.asarray(polygon).reshape(-1, 2) for polygon in item["polygons"]])
-    return 0 if polygons[0] == words[0] and np.array_equal(polygons[1], words[1]) else 1
+    if polygons[0] == words[0] and np.array_equal(polygons[1], words[1]):
+        return 0
+    return 3 if "inverse_matrix" in item and not np.array_equal(np.asarray(item["inverse_matrix"]), inverse) else 1
 
 
 def _flat(polygons: list[np.ndarray]) -> tuple[tuple[int, ...], np.ndarray]:

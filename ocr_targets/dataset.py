@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import functools
+import os
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+import numba
 import numpy as np
 
 from ._torch import torch
+from .batch import batch_tensor, item_maps, target_tensors
 from .geometry import quarter_turn
 from .images import load_sample
 from .store import StoreError, TargetStore, open_store
+from .store._rows import split
 from .ufo import ImageAnnotation, parse_entry, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.
@@ -58,7 +64,7 @@ class UFODataset(torch.utils.data.Dataset):
             self.images,
             index,
             sample.annotation.name,
-            pixels,
+            torch.from_numpy(pixels.transpose(2, 0, 1)),
             (height, width),
             sample.orientation,
             sample.letterbox.inverse_matrix,
@@ -72,6 +78,17 @@ class StoreDataset(torch.utils.data.Dataset):
     no image file is read and nothing is decoded or resized (the stored image is the
     validation transform's output; only ``Normalize`` is applied here).
 
+    A drop-in for the baseline's ``OCRDataset`` as its validation and test set, by
+    configuration alone: it has the baseline dataset's ``anns`` (the annotation file's words,
+    as ``OCRDataset`` parses them: the ground truth its metric scores against) and
+    ``image_path``, both from the sources the store records unless given.
+
+    A DataLoader reads a batch's items together (``__getitems__``): every chunk of the batch
+    (images, maps, words) in one call, decoded on zarrs' threads, each image normalised and
+    each map written straight into the batch's tensors, which the list of items carries
+    (:class:`StoredBatch`) for a :class:`~ocr_targets.collate.StoreCollate` of the same store
+    to hand on as they are. With ``num_workers=0`` nothing is copied between processes at all.
+
     ``compact=True`` leaves ``Normalize`` out: the image stays the stored (3, H, W) uint8, a
     quarter of the bytes for a DataLoader's workers to hand over; :func:`expand_batch`, in the
     main process or on the device, makes the batch the baseline's, bit for bit."""
@@ -79,6 +96,8 @@ class StoreDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         store: TargetStore | str | Path,
+        image_path: str | Path | None = None,
+        annotation_path: str | Path | None = None,
         mean: Sequence[float] = MEAN,
         std: Sequence[float] = STD,
         compact: bool = False,
@@ -88,35 +107,109 @@ class StoreDataset(torch.utils.data.Dataset):
             raise StoreError(
                 f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
             )
-        self.images = Path(self.store.attrs["sources"]["images"])
-        self.normalize = (lambda image: image) if compact else Normalize(mean, std)
+        sources = self.store.attrs["sources"]
+        self.image_path = Path(image_path if image_path is not None else sources["images"])
+        self.annotation_path = annotation_path if annotation_path is not None else sources["annotations"]
+        self.compact = compact
+        self.normalize = Normalize(mean, std)
         self.filenames = self.store.filenames
         self.size, self.pad = self.store.size, self.store.pad
+        self._anns: OrderedDict | None = None
+        self._threads: ThreadPoolExecutor | None = None
 
     def __len__(self) -> int:
         return len(self.store)
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_threads": None}  # each process starts its own
+
+    @property
+    def anns(self) -> OrderedDict:
+        """Image name -> its words as the baseline's ``OCRDataset`` holds them (a list of (1, N, 2)
+        int32 arrays, rounded from the file's points, or None), in store order: what the
+        baseline's ``OCRPLModule`` scores its predictions against. Read once, when first asked."""
+        if self._anns is None:
+            entries = read_ufo(self.annotation_path)
+            self._anns = OrderedDict((name, baseline_words(entries.get(name, {}))) for name in self.filenames)
+        return self._anns
+
     def __getitem__(self, index: int) -> dict:
-        height, width, orientation = self.store.info(index)[:3]
-        words, ignore, inverse_matrix = self.store.batch_words([index])[0]  # one read: words and matrix
-        return _item(
-            self.images,
-            index % len(self),
-            self.filenames[index],
-            self.normalize(self.store.image(index)),
-            (height, width),
-            orientation,
-            inverse_matrix,
-            words,
-            ignore,
-        )
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> StoredBatch:
+        """Items ``indices``, read together, with the batch tensors they are views of."""
+        rows = self.store.read_entries(indices, _ITEM_ARRAYS)
+        size = self.size
+        images = batch_tensor((len(rows), 3, size, size), torch.uint8 if self.compact else torch.float32)
+        targets = target_tensors(len(rows), size, size, self.compact)
+
+        def fill(position: int) -> None:
+            row = rows[position]
+            if self.compact:
+                np.copyto(images[position].numpy(), row["images"].transpose(2, 0, 1))
+            else:
+                self.normalize.planar(row["images"], images[position].numpy())
+            self.store.decode_maps(row["binary_maps"], row["thresh_map"], item_maps(targets, position))
+
+        if len(rows) > 1 and torch.utils.data.get_worker_info() is None:  # workers: their parallelism is theirs
+            self._threads = self._threads or ThreadPoolExecutor(os.cpu_count() or 1)
+            list(self._threads.map(fill, range(len(rows))))
+        else:
+            for position in range(len(rows)):
+                fill(position)
+        items = []
+        for position, (index, row) in enumerate(zip(indices, rows, strict=True)):
+            height, width, orientation = (int(value) for value in row["image_info"][:3])
+            items.append(
+                _item(
+                    self.image_path,
+                    index % len(self),
+                    self.filenames[index],
+                    images[position],
+                    (height, width),
+                    orientation,
+                    row["matrices"][1],
+                    split(row["word_offsets"], row["word_coords"]),
+                    [bool(flag) for flag in row["word_ignore"]],
+                )
+            )
+        return StoredBatch(items, self.store, images, targets)
 
 
-def _item(folder, index, name, pixels, size, orientation, inverse_matrix, polygons, ignore) -> dict:
-    """A dataset item with the baseline's keys (and ``ignore``, ``index``)."""
+# What a batch of StoreDataset items reads of each entry.
+_ITEM_ARRAYS = ("images", "binary_maps", "thresh_map", "image_info", "matrices", "word_offsets", "word_coords",
+                "word_ignore")  # fmt: skip
+
+
+class StoredBatch(list):
+    """Items read from a store together, with the batch tensors their images and maps are views
+    of: a collate of the same store takes these tensors as the batch's, with no copy."""
+
+    def __init__(self, items: list[dict], store: TargetStore, images: torch.Tensor, targets: dict) -> None:
+        super().__init__(items)
+        self.store, self.images, self.targets = store, images, targets
+
+
+def baseline_words(entry: dict) -> list[np.ndarray] | None:
+    """One image's words as the baseline's ``OCRDataset`` keeps them for its metric: each word
+    with a non-empty list of points as a (1, N, 2) int32 array of the rounded points; None for
+    an image without words."""
+    words = entry.get("words") if isinstance(entry, dict) else None
+    if not isinstance(words, dict):
+        return None
+    polygons = [
+        np.array([np.round(word["points"])], dtype=np.int32)
+        for word in words.values()
+        if isinstance(word.get("points"), list) and len(word["points"]) > 0
+    ]
+    return polygons or None
+
+
+def _item(folder, index, name, image, size, orientation, inverse_matrix, polygons, ignore) -> dict:
+    """A dataset item with the baseline's keys (and ``ignore``, ``index``); ``image`` (C, H, W)."""
     height, width = size
     return {
-        "image": torch.from_numpy(pixels.transpose(2, 0, 1)),
+        "image": image,
         "image_filename": name,
         "image_path": str(folder / name),
         "shape": (width, height),  # the upright image's size, as PIL gives it
@@ -149,6 +242,25 @@ class Normalize:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return cv2.LUT(image, self.table)
+
+    def planar(self, image: np.ndarray, out: np.ndarray) -> None:
+        """``image`` (H, W, 3) uint8 normalised into ``out`` (3, H, W) float32, the layout of a
+        batch: the same table, looked up and transposed in one pass (a third of LUT + copy)."""
+        _planar(image, self.planes, out)
+
+    @functools.cached_property
+    def planes(self) -> np.ndarray:
+        return np.ascontiguousarray(self.table[0].T)  # (3, 256)
+
+
+@numba.njit(nogil=True, cache=True)
+def _planar(image: np.ndarray, planes: np.ndarray, out: np.ndarray) -> None:
+    height, width, _ = image.shape
+    for y in range(height):
+        for x in range(width):
+            out[0, y, x] = planes[0, image[y, x, 0]]
+            out[1, y, x] = planes[1, image[y, x, 1]]
+            out[2, y, x] = planes[2, image[y, x, 2]]
 
 
 def expand_batch(batch: dict, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> dict:

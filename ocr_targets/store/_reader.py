@@ -162,6 +162,15 @@ class TargetStore:
             for row in rows
         ]
 
+    def read_entries(self, indices: Sequence[int], names: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        """Entries ``indices``' rows of the arrays ``names`` (ragged ones cut to each entry, as
+        :meth:`batch_words` cuts them), in one call with their done flags, which are checked:
+        a whole batch's chunks fetched and decoded together, on zarrs' threads."""
+        indices = [self._position(index) for index in indices]
+        rows = read_rows({name: self.arrays[name] for name in ("done", *names)}, indices, f"{self.path} {indices}")
+        self._require_done(indices, np.array([row["done"] for row in rows]))
+        return rows
+
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""
         if not self.has_images:
@@ -208,7 +217,7 @@ class TargetStore:
     def _empty_maps(self) -> dict[str, np.ndarray]:
         return {name: np.empty((self.size, self.size), dtype=dtype) for name, dtype in MAP_DTYPES.items()}
 
-    def _decode_maps(self, binary: np.ndarray, thresh: np.ndarray, maps: dict[str, np.ndarray]) -> None:
+    def decode_maps(self, binary: np.ndarray, thresh: np.ndarray, maps: dict[str, np.ndarray]) -> None:
         """Stored ``binary_maps`` and ``thresh_map`` rows into ``maps`` (arrays of MAP_DTYPES)."""
         for channel, name in enumerate(BINARY_MAPS):
             np.copyto(maps[name], binary[channel])
@@ -228,7 +237,7 @@ class TargetStore:
             binary, thresh, flags = gather([*reads, self._read_flags(indices)], f"{self.path} entries {indices}")
             self._require_done(indices, flags)
         for position, maps in enumerate(out):
-            self._decode_maps(binary[position], thresh[position], maps)
+            self.decode_maps(binary[position], thresh[position], maps)
 
     def _read_flags(self, indices: list[int]) -> Coroutine:
         """The done flags of ``indices``, each chunk of flags fetched once."""
@@ -250,7 +259,7 @@ class TargetStore:
         row = read_rows(self.arrays, [index], f"{self.path} entry {index}")[0]  # with its done flag
         self._require_done([index], row["done"][None])
         maps = self._empty_maps()
-        self._decode_maps(row["binary_maps"], row["thresh_map"], maps)
+        self.decode_maps(row["binary_maps"], row["thresh_map"], maps)
         height, width, orientation = (int(value) for value in row["image_info"][:3])
         return Entry(
             index=index,
