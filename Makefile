@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
-.PHONY: install install-pinned test test-pinned soak lint bench precompute verify info example clean
+.PHONY: install install-pinned test test-pinned soak lint bench baseline-env metrics check-uv precompute verify info example clean
 
 install: install-pinned
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,25 @@ lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench:
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(if $(BASELINE),--baseline $(BASELINE))
+
+# The competition baseline's own environment for its training code (BASELINE: its checkout):
+# its pins, the packages its Lightning modules import, and ocr-targets, for `make bench BASELINE=...`
+# and `make metrics BASELINE=...`. torch: any CPU-capable build with its torchvision.
+BASELINE_TORCH ?= torch==2.14.1 torchvision==0.29.1
+baseline-env:
+	$(PYTHON) -m venv .venv-baseline
+	.venv-baseline/bin/python -m pip install -c constraints/baseline.txt -r constraints/baseline-training.txt \
+		$(BASELINE_TORCH) opencv-python -e .
+
+# The README's uv route against the baseline's own uv.lock: nothing it locks may move.
+check-uv:
+	$(BIN)/python -m pip install -q uv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.uv_route $(BASELINE)
+
+# Its trainer.validate (DBNet, random seeded weights) with and without the README's YAML blocks.
+metrics:
+	.venv-baseline/bin/python -m benchmarks.baseline $(BASELINE) metrics
 
 precompute:
 	$(BIN)/ocr-targets precompute --images data/images --annotations data/annotations.json --out $(STORE) --with-images $(if $(JOBS),--jobs $(JOBS))

@@ -409,6 +409,23 @@ def bench_scale() -> None:
             print(line)
 
 
+def bench_baseline(checkout: Path, python: Path) -> None:
+    """The baseline's own loaders through its own configs, with and without the README's YAML
+    blocks: in its pinned environment, a process of its own (benchmarks/baseline.py)."""
+    print(f"== the competition baseline's own OCRDataPLModule ({checkout}), {python}")
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = Path(scratch) / "figures.json"
+        command = [str(python), "-m", "benchmarks.baseline", str(checkout), "epochs", "--json", str(figures)]
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode})")
+        result = json.loads(figures.read_text())
+    row(f"the baseline's validation epoch ({result['images']} phone photos, batch 12, 2 workers) vs the README's "
+        "YAML route", f"{result['val']:.1f}x ({result['val_seconds']:.2f} s)", ">= 8x")  # fmt: skip
+    row("the baseline's training epoch (augmented, 2 workers) vs the same through the route's collate",
+        f"{result['train']:.2f}x", "reported")  # fmt: skip
+
+
 SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale": lambda images: bench_scale()}
 
 
@@ -418,7 +435,18 @@ def main() -> None:
     parser.add_argument(
         "--images", type=int, default=20, help="synthetic receipts per section (default: 20; the job's: 8 blocks of 64)"
     )
+    parser.add_argument(
+        "--baseline", type=Path, metavar="CHECKOUT",
+        help="a checkout of the competition baseline: also time its own loaders with and without the YAML route",
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline-python", type=Path, default=Path(".venv-baseline/bin/python"),
+        help="the Python of an environment with the baseline's pins (make baseline-env; default: %(default)s)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.baseline:
+        bench_baseline(args.baseline, args.baseline_python)
+        print()
     for name in args.sections or SECTIONS:
         if name == "loader" and torch is None:
             print("== train time: skipped, PyTorch is not installed (pip install 'ocr-targets[torch]')\n")

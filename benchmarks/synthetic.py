@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -77,21 +78,29 @@ def photo(
 
 
 def write_photos(
-    directory: Path, count: int, seed: int = 0, shape: tuple[int, int] = (1280, 960), words: int = 164
+    directory: Path,
+    count: int,
+    seed: int = 0,
+    shape: tuple[int, int] | Sequence[tuple[int, int]] = (1280, 960),
+    words: int = 164,
+    quality: int = 90,
 ) -> tuple[Path, Path]:
-    """Write ``count`` photographed receipts (JPEG of a few hundred KB, ``shape`` (height, width),
-    about ``words`` words) and their UFO annotation file: what users' validation sets hold, which
-    cost more to decode and compress than flat synthetic images."""
+    """Write ``count`` photographed receipts (JPEG, ``shape`` (height, width), or several shapes
+    taken in turn, about ``words`` words) and their UFO annotation file: what users' validation
+    sets hold, which cost more to decode and compress than flat synthetic images."""
     rng = np.random.default_rng(seed)
-    height, width = shape
-    grain = rng.normal(0, 7, (height + 64, width + 64, 3)).astype(np.int16)  # shifted per image: cheap to make
+    shapes = [tuple(shape)] if isinstance(shape[0], int) else [tuple(s) for s in shape]
+    largest = max(h for h, _ in shapes) + 64, max(w for _, w in shapes) + 64
+    grain = rng.normal(0, 7, (*largest, 3)).astype(np.int16)  # shifted per image: cheap to make
     images = directory / "images"
     images.mkdir(parents=True, exist_ok=True)
     annotations: dict = {"images": {}}
     for index in range(count):
+        height, width = shapes[index % len(shapes)]
         polygons = [polygon * [width / 640, height / 640] for polygon in receipt_polygons(rng, words=words)]
         name = f"photo_{index:05d}.jpg"
-        cv2.imwrite(str(images / name), photo(rng, polygons, shape, grain), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        picture = photo(rng, polygons, (height, width), grain)
+        cv2.imwrite(str(images / name), picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
         words_of = {f"{i:04d}": {"points": polygon.round(1).tolist()} for i, polygon in enumerate(polygons)}
         annotations["images"][name] = {"words": words_of}
     annotation_file = directory / "annotations.json"
