@@ -176,7 +176,7 @@ def epochs(checkout: Path, count: int, passes: int) -> dict:
     return {"val": val, "train": train, "images": count, "val_seconds": seconds["val: YAML route"]}
 
 
-def metrics(checkout: Path, count: int) -> dict:
+def metrics(checkout: Path, count: int, overrides: list[str]) -> dict:
     """The baseline's ``trainer.validate`` (its DBNet, random weights seeded alike) through both
     configs: every logged metric, side by side."""
     import lightning.pytorch as pl
@@ -187,8 +187,8 @@ def metrics(checkout: Path, count: int) -> dict:
         root = Path(scratch) / "datasets"
         prepare(root, count, PHONE)
         for route in (False, True):
-            overrides = [] if route else [f"dataloaders.val_dataloader.num_workers={WORKERS}"]
-            cfg = compose(configs(checkout, Path(scratch), route), root, overrides)
+            loader = [] if route else [f"dataloaders.val_dataloader.num_workers={WORKERS}"]
+            cfg = compose(configs(checkout, Path(scratch), route), root, [*loader, *overrides])
             pl.seed_everything(42, workers=True)
             module, data = get_pl_modules_by_cfg(cfg)
             trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
@@ -213,14 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=96, help="receipts (default: 96 for epochs, 24 for metrics)")
     parser.add_argument("--passes", type=int, default=3, help="timed epochs of each loader (default: 3)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for both runs of metrics, e.g. "
+                        "model.component_overrides.head.params.postprocess.box_thresh=0.1")  # fmt: skip
+    args = parser.parse_intermixed_args(argv)
     if not (args.checkout / "ocr" / "lightning_modules" / "ocr_pl.py").is_file():
         parser.error(f"{args.checkout}: not a checkout of the competition baseline (no ocr/lightning_modules)")
     sys.path.insert(0, str(args.checkout.resolve()))
     if args.what == "epochs":
         figures = epochs(args.checkout, args.images, args.passes)
     else:
-        figures = metrics(args.checkout, args.images if args.images != 96 else 24)
+        figures = metrics(args.checkout, args.images if args.images != 96 else 24, args.overrides)
     if args.json:
         args.json.write_text(json.dumps(figures))
     return 0 if args.what == "epochs" or figures["equal"] == figures["metrics"] else 1

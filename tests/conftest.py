@@ -3,6 +3,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from tests.helpers import PROFILE
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -76,3 +79,8 @@ def _workers_for_small_jobs(monkeypatch):
     test that asks for ``jobs=2`` gets two worker processes, as a job of hundreds of images does
     (in this process; a job run as a command keeps the rule, see test_job)."""
     monkeypatch.setattr("precompute.job.IMAGES_PER_PROCESS", 4)
+
+
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.load_profile(PROFILE)

@@ -1,4 +1,14 @@
+import os
+
 import numpy as np
+
+# Hypothesis profiles: `make test` draws a tenth of the examples, `make test-all` (CI) every one.
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+
+
+def examples(count: int) -> int:
+    """A property test's examples: ``count`` under the ``ci`` profile, a tenth (at least 10) otherwise."""
+    return count if PROFILE == "ci" else max(count // 10, 10)
 
 
 def assert_same_targets(fast, reference):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from ocr_targets.geometry import survivors
 from ocr_targets.images import ImageError, decode_image, read_image_bytes
 from tests.conftest import FIXTURES
+from tests.helpers import examples
 
 
 def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -42,7 +43,7 @@ def test_unreadable_images_name_the_file(tmp_path):
         read_image_bytes(tmp_path / "folder.jpg")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(
         st.lists(st.tuples(st.floats(-5, 700, width=32), st.floats(-5, 700, width=32)), max_size=7).map(

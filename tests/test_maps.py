@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from benchmarks.synthetic import receipt_polygons
 from ocr_targets import TargetConfig, compute_targets, reference_targets
-from tests.helpers import assert_same_targets
+from tests.helpers import assert_same_targets, examples
 from tests.oracle import oracle_maps
 
 CONFIG = TargetConfig()
@@ -178,7 +178,7 @@ def scenes(draw):
     return shape, forms, ignore, config
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
 def test_fast_path_equals_reference(scene):
     shape, polygons, ignore, config = scene
@@ -186,7 +186,7 @@ def test_fast_path_equals_reference(scene):
     assert_same_targets(fast, reference_targets(shape, polygons, config, ignore=ignore))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 79)), min_size=1, max_size=7), max_size=6))
 def test_reference_equals_the_oracle_on_clamped_points(polygons):
     # Points inside the image, as the data path clamps them; dilated boxes may cross its border.

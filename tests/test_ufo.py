@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
+from tests.helpers import examples
 
 
 def test_points_are_rounded_and_ignore_flags_read():
@@ -82,7 +83,7 @@ document = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(document.map(lambda d: json.dumps(d).encode()), st.binary(max_size=64)))
 def test_malformed_ufo_files_raise_only_annotation_errors_that_say_what(content):
     with tempfile.TemporaryDirectory() as folder:
