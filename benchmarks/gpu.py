@@ -59,9 +59,7 @@ def main() -> None:
             return torch.utils.data.DataLoader(dataset, batch_size=12, num_workers=workers, collate_fn=collate,
                                                pin_memory=True, **extra)  # fmt: skip
 
-        runs = {
-            f"on the fly, {w} workers": on_device(loader(data, OnTheFlyCollate(), w)) for w in args.workers
-        }
+        runs = {f"on the fly, {w} workers": on_device(loader(data, OnTheFlyCollate(), w)) for w in args.workers}
         runs["YAML route: StoreDataset + StoreCollate, 0 workers"] = on_device(
             loader(StoreDataset(out), StoreCollate(out), 0)
         )
