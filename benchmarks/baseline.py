@@ -135,14 +135,14 @@ def same_batches(a, b) -> bool:
     return True
 
 
-def epochs(checkout: Path, count: int, passes: int) -> dict:
+def epochs(checkout: Path, count: int, passes: int, shapes: tuple[tuple[int, int], ...] = PHONE) -> dict:
     """The baseline's own val_dataloader and train_dataloader epochs, as they are and through the
     README's blocks; first checks that every validation batch is the same both ways."""
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "datasets"
-        prepare(root, count, PHONE)
+        prepare(root, count, shapes)
         sizes = sorted({p.stat().st_size for p in (root / "images_val_canonical").iterdir()})
-        print(f"{count} photographed receipts, {' and '.join(f'{w}x{h}' for h, w in PHONE)} JPEG "
+        print(f"{count} photographed receipts, {' and '.join(f'{w}x{h}' for h, w in shapes)} JPEG "
               f"({sizes[0] // 1024}-{sizes[-1] // 1024} KiB), 164 words each")  # fmt: skip
         loaders = {}
         for route in (False, True):
@@ -173,7 +173,8 @@ def epochs(checkout: Path, count: int, passes: int) -> dict:
         print(f"{label:<48}{value:>8.2f}")
     print(f"validation epoch: the YAML route {val:.1f}x the baseline's ({served} of {count} items served)")
     print(f"training epoch (augmented items, fast path): {train:.2f}x")
-    return {"val": val, "train": train, "images": count, "val_seconds": seconds["val: YAML route"]}
+    return {"val": val, "train": train, "images": count, "val_seconds": seconds["val: YAML route"],
+            "shapes": [f"{w}x{h}" for h, w in shapes]}  # fmt: skip
 
 
 def metrics(checkout: Path, count: int, overrides: list[str]) -> dict:
@@ -212,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["epochs", "metrics"])
     parser.add_argument("--images", type=int, default=96, help="receipts (default: 96 for epochs, 24 for metrics)")
     parser.add_argument("--passes", type=int, default=3, help="timed epochs of each loader (default: 3)")
+    parser.add_argument(
+        "--shapes", nargs="+", default=[f"{w}x{h}" for h, w in PHONE], metavar="WxH",
+        help="photo sizes, taken in turn (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for both runs of metrics, e.g. "
                         "model.component_overrides.head.params.postprocess.box_thresh=0.1")  # fmt: skip
@@ -220,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.checkout}: not a checkout of the competition baseline (no ocr/lightning_modules)")
     sys.path.insert(0, str(args.checkout.resolve()))
     if args.what == "epochs":
-        figures = epochs(args.checkout, args.images, args.passes)
+        shapes = tuple((int(h), int(w)) for w, h in (shape.split("x") for shape in args.shapes))
+        figures = epochs(args.checkout, args.images, args.passes, shapes)
     else:
         figures = metrics(args.checkout, args.images if args.images != 96 else 24, args.overrides)
     if args.json:
