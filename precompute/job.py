@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, read_image_bytes
+from ocr_targets.images import ImageError, image_location, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
 from ocr_targets.store import StoreSettings, StoreWriter
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
@@ -264,7 +264,8 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue
-            digest = content_hash(image_digest(read_image_bytes(job.images / name)), annotation, settings)
+            data = read_image_bytes(image_location(job.images, name))
+            digest = content_hash(image_digest(data), annotation, settings)
         except AnnotationError as error:
             summary.failures.append(Failure(index, name, "annotation", f"{job.annotations}: {error}"))
             continue
@@ -293,7 +294,7 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
 def _require_some_images(job: Job, names: list[str]) -> None:
     """Stop before anything is written when none of the annotated images is in ``--images``
     (a wrong folder, or an annotation file of other images): a run would fail every one."""
-    if not names or any((job.images / name).exists() for name in names[:32]):
+    if not names or any(_there(job.images, name) for name in names[:32]):
         return
     there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
     if there.isdisjoint(names):
@@ -302,6 +303,13 @@ def _require_some_images(job: Job, names: list[str]) -> None:
             f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
             "check --images and --annotations"
         )
+
+
+def _there(images: Location, name: str) -> bool:
+    try:
+        return image_location(images, name).exists()
+    except ImageError:
+        return False  # a name that leads out of the folder is not looked for
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
