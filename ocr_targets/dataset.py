@@ -97,18 +97,17 @@ class StoreDataset(torch.utils.data.Dataset):
         return len(self.store)
 
     def __getitem__(self, index: int) -> dict:
-        height, width, orientation = self.store.info(index)[:3]
-        words, ignore, inverse_matrix = self.store.batch_words([index])[0]  # one read: words and matrix
+        entry = self.store.entry(index, maps=False)  # one read, checked: its own image's, the store unchanged
         return _item(
             self.images,
-            index % len(self),
-            self.filenames[index],
-            self.normalize(self.store.image(index)),
-            (height, width),
-            orientation,
-            inverse_matrix,
-            words,
-            ignore,
+            entry.index,
+            entry.filename,
+            self.normalize(entry.image),
+            entry.original_size,
+            entry.orientation,
+            entry.inverse_matrix,
+            entry.words,
+            entry.ignore,
         )
 
 

@@ -44,6 +44,9 @@ class UnsafeName(ImageError):
         super().__init__(f"{folder}/{name}: {why}; not read (only files inside {folder} are)")
         self.folder, self.name, self.why = folder, name, why
 
+    def __reduce__(self) -> tuple:  # pickled from a worker process with its fields
+        return type(self), (self.folder, self.name, self.why)
+
 
 def image_location(images: str | Path | Location, name: str) -> Location:
     """Where image ``name`` of the folder ``images`` is: the one place a name becomes a path, so

@@ -112,11 +112,15 @@ def _check_hashes(store: TargetStore, dataset: UFODataset, fix: str) -> None:
 
 def _require_fresh(store: TargetStore, fresh: list[bool], fix: str) -> None:
     """Raise unless every entry is done and ``fresh``, naming those that are not."""
-    done = store.done()
-    never = [name for name, flag in zip(store.filenames, done, strict=True) if not flag]
+    done, misplaced = store.done(), set(store.misplaced())
+    swapped = [store.filenames[index] for index in sorted(misplaced)]
+    never = [name for index, name in enumerate(store.filenames) if not done[index] and index not in misplaced]
     stale = [name for name, ok, flag in zip(store.filenames, fresh, done, strict=True) if flag and not ok]
-    if never or stale:
+    if never or stale or swapped:
         parts = []
+        if swapped:
+            disagree = f"its file list and its entries disagree: {_some(swapped)}"
+            parts.append(f"{len(swapped)} hold another image's targets ({disagree})")
         if never:
             were = "was" if len(never) == 1 else "were"
             parts.append(f"{len(never)} {were} never completed (image failed, or run interrupted: {_some(never)})")

@@ -381,7 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
-        print(f"ocr-targets {args.command}: error: {storage_problem(error)}", file=sys.stderr)
+        where = getattr(args, "store", None) or getattr(args, "out", None)
+        location = Location.of(where, parse_storage_options(args.storage_option)) if isinstance(where, str) else None
+        print(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, job.Terminated)

@@ -188,7 +188,7 @@ def run(job: Job) -> Summary:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error)
+        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error, job.out)
         raise Stopped(reason, _finish(job, summary, start, report=False)) from None
     finally:
         writer.close()

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from ocr_targets import open_store
-from ocr_targets.dataset import UFODataset
+from ocr_targets.collate import StoreCollate
+from ocr_targets.dataset import StoreDataset, UFODataset
 from ocr_targets.images import ImageError, UnsafeName, image_location
-from ocr_targets.store import StoreError
+from ocr_targets.location import Location
+from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, Unowned
+from ocr_targets.store._files import renew_generation
 from precompute.cli import main
 from tests.helpers import run_job
 
@@ -104,6 +109,133 @@ def test_verify_show_and_the_datasets_refuse_a_link_that_now_leads_outside(datas
     with pytest.raises(ImageError, match="resolves outside the images folder"):
         dataset_items[dataset_items.filenames.index("link.jpg")]
     with pytest.raises(StoreError, match=r"1 is stale \(image or words changed since precompute: link.jpg\)"):
-        from ocr_targets.collate import StoreCollate
-
         StoreCollate(out)
+
+
+def reorder(annotations: Path, order: list[int], rename: dict[str, str] | None = None) -> None:
+    document = json.loads(annotations.read_text())
+    names = list(document["images"])
+    rename = rename or {}
+    document["images"] = {rename.get(names[i], names[i]): document["images"][names[i]] for i in order}
+    annotations.write_text(json.dumps(document))
+
+
+def test_handles_opened_before_a_reordering_rerun_refuse_instead_of_serving_other_maps(store_with_images):
+    images, annotations, out = store_with_images
+    data = UFODataset(images, annotations)
+    items = [data[0], data[1]]
+    store, collate, dataset = open_store(out), StoreCollate(out, data), StoreDataset(out)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=1, collate_fn=collate)
+    assert len(next(iter(loader))["images"]) == 2  # all served, before the rerun
+    reorder(annotations, [1, 0, *range(2, 12)])  # the same images, two swapped
+    assert run_job(images, annotations, out, with_images=True, block=64).moved == 2
+    reads = [lambda: store[0], lambda: store.read_maps(1), lambda: collate(items), lambda: dataset[0],
+             lambda: next(iter(loader))]  # fmt: skip
+    for read in reads:
+        with pytest.raises((Changed, RuntimeError), match="the store changed since it was opened .a precompute run"):
+            read()
+    assert open_store(out)[0].filename == data.filenames[1]  # opened again: the right entries
+    collated = StoreCollate(out)([UFODataset(images, annotations)[0]])
+    assert collated["image_filename"] == [data.filenames[1]]
+
+
+def test_an_overwrite_and_a_job_under_way_are_named_as_the_cause(made_store):
+    images, annotations, out = made_store
+    store = open_store(out)
+    store[0]  # noqa: B018
+    run_job(images, annotations, out, overwrite=True)
+    with pytest.raises(Changed, match="a precompute run rewrote it"):
+        store[0]  # noqa: B018
+    store = open_store(out)
+    lock = StoreLock(Location.of(out))
+    try:
+        renew_generation(Location.of(out))  # what a job does before it changes an entry
+        with pytest.raises(Changed, match=r"a precompute job is writing it: process \d+ .*once that job is done"):
+            store.done()
+    finally:
+        lock.release()
+
+
+def test_a_rerun_that_changes_nothing_keeps_open_handles_serving(made_store):
+    images, annotations, out = made_store
+    store = open_store(out)
+    before = store[3].prob_map
+    assert run_job(images, annotations, out).reused == 12
+    assert (store[3].prob_map == before).all()
+
+
+def test_an_entry_read_by_index_checks_that_it_is_its_names(made_store, capsys):
+    images, annotations, out = made_store
+    names = json.loads((out / "filenames.json").read_text())
+    names[0], names[1] = names[1], names[0]
+    (out / "filenames.json").write_text(json.dumps(names))
+    store = open_store(out)
+    with pytest.raises(NotDone, match=rf"entry 0 \({names[0]}\) holds the targets of another image \({names[1]}\)"):
+        store[0]  # noqa: B018
+    with pytest.raises(NotDone, match="entry 1"):
+        store.read_maps(1)
+    assert store.misplaced() == [0, 1] and store.done().sum() == 10
+    with pytest.raises(StoreError, match=r"2 hold another image's targets \(its file list and its entries disagree"):
+        StoreCollate(out)
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
+    assert f"holds the targets of another image ({names[1]})" in capsys.readouterr().out
+    assert run_job(images, annotations, out).reused == 12  # the same content in place: the rerun retags it
+    assert open_store(out)[0].filename == names[1] and open_store(out).misplaced() == []
+
+
+def test_an_image_renamed_in_place_is_served_under_its_new_name(made_store):
+    images, annotations, out = made_store
+    names = json.loads((out / "filenames.json").read_text())
+    (images / names[5]).rename(images / "renamed.jpg")
+    reorder(annotations, list(range(12)), {names[5]: "renamed.jpg"})
+    assert run_job(images, annotations, out).computed == 0
+    store = open_store(out)
+    assert store["renamed.jpg"].index == 5 and store.done().all()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [NotDone("s.zarr", 3, "a.jpg", "b.jpg"), Changed("s.zarr", None), Unowned("s.zarr", ["README"]),
+     UnsafeName(Location.of("/images"), "../x.jpg", "resolves outside the images folder")],
+)  # fmt: skip
+def test_the_errors_cross_process_boundaries_whole(error):
+    """Raised in a joblib or DataLoader worker, an error is pickled: it arrives with its fields."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error) and vars(copy) == vars(error)
+
+
+def every_path(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("intruder", "named"),
+    [("README.md", "README.md"), ("notes/", "notes"), ("val_images/", "val_images"),
+     ("binary_maps/mine.txt", "binary_maps/mine.txt"), ("done/c/mine", "done/c/mine")],
+)  # fmt: skip
+def test_overwrite_deletes_nothing_of_a_folder_that_holds_the_users_files(made_store, intruder, named, capsys):
+    images, annotations, out = made_store
+    if intruder == "val_images/":  # the --images folder moved into the store's
+        images = Path(shutil.move(images, out / "val_images"))
+    elif intruder.endswith("/"):
+        (out / intruder).mkdir()
+    else:
+        (out / intruder).write_text("the user's")
+    before = every_path(out)
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out)]
+    assert main([*arguments, "--overwrite", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"({named}); nothing was deleted" in err[0], err
+    assert every_path(out) == before
+
+
+def test_overwrite_deletes_a_store_of_any_layout_whole(made_store):
+    images, annotations, out = made_store
+    run_job(images, annotations, out, with_images=True, block=8, overwrite=True)
+    (out / "old_array").mkdir()  # an array of an older layout: its metadata and chunks
+    (out / "old_array" / "zarr.json").write_text("{}")
+    (out / "old_array" / "c" / "0").mkdir(parents=True)
+    (out / "old_array" / "c" / "0" / "1").write_bytes(b"\0")
+    run_job(images, annotations, out, overwrite=True)
+    assert not (out / "old_array").exists() and not (out / "images").exists()
+    assert open_store(out).done().all()

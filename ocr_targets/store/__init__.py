@@ -9,7 +9,7 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 """
 
 from ._blocks import Blocks
-from ._errors import StoreError
+from ._errors import Changed, NotDone, StoreError, Unowned
 from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
 from ._lock import StoreLock
 from ._reader import Entry, TargetStore, open_store
@@ -22,13 +22,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "THRESH_DTYPES",
     "Blocks",
+    "Changed",
     "Entry",
+    "NotDone",
     "Record",
     "StoreError",
     "StoreLock",
     "StoreSettings",
     "StoreWriter",
     "TargetStore",
+    "Unowned",
     "open_store",
     "thresh_tolerance",
 ]
