@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--break-lock",
         action="store_true",
         help="take the store's lock from a job that is gone (killed on another machine; one killed on this "
-        "machine is noticed without it)",
+        "machine is noticed without it); refused while its holder runs on this machine",
     )
     _storage_option(precompute)
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")

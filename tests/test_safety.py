@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -239,3 +244,44 @@ def test_overwrite_deletes_a_store_of_any_layout_whole(made_store):
     run_job(images, annotations, out, overwrite=True)
     assert not (out / "old_array").exists() and not (out / "images").exists()
     assert open_store(out).done().all()
+
+
+HOLD_LOCK = """
+import sys
+from ocr_targets.location import Location
+from ocr_targets.store import StoreLock
+lock = StoreLock(Location.of(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_break_lock_refuses_a_live_holder_on_this_machine_and_says_whose_lock_it_took(made_store, capsys, caplog):
+    images, annotations, out = made_store
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--block", "4", "--quiet", "--break-lock"]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=environment)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        holder.send_signal(signal.SIGSTOP)  # alive, doing nothing: as a job stopped in a terminal
+        assert main(arguments) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--break-lock refused: the lock's holder, process {holder.pid} on " in err[0], err
+        assert f"is alive on this machine; wait for it to finish, or stop it (kill {holder.pid})" in err[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    with caplog.at_level(logging.WARNING):
+        assert main(arguments) == 0
+    assert f"--break-lock: the lock's holder, process {holder.pid} on " in caplog.text and "is gone" in caplog.text
+
+    (out / ".lock").write_text(json.dumps({"host": "elsewhere", "pid": 7, "started": 1, "since": "then", "token": "t"}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(arguments) == 0
+    assert "--break-lock: took the lock of process 7 on elsewhere since then, a job this machine cannot see" in (
+        caplog.text
+    )
+    assert not (out / ".lock").exists()

@@ -132,9 +132,13 @@ class TargetStore:
 
     def require_unchanged(self) -> None:
         """Raise Changed if a precompute job changed the store since it was opened: one small
-        object read (what every read does after its data, before it returns any)."""
-        self.arrays  # noqa: B018 (this process's handles)
-        current = gather([request_object(self._root, GENERATION)], f"{self.path}/{GENERATION}")[0]
+        object read (what every read does after its data, before it returns any); on object
+        storage through this process's zarr store, which survives a fork."""
+        if self.location.is_local:
+            current = read_generation(self.location)
+        else:
+            self.arrays  # noqa: B018 (this process's handles)
+            current = gather([request_object(self._root, GENERATION)], f"{self.path}/{GENERATION}")[0]
         if current != self.generation:
             raise Changed(self.path, self.writing())
 
