@@ -20,6 +20,7 @@ from ocr_targets.ufo import AnnotationError
 
 from . import info, job, show, verify
 from .errors import CommandError
+from .text import say
 
 DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     describe.add_argument("store", help=STORE_HELP)
     _storage_option(describe)
-    describe.set_defaults(run=lambda args: print("\n".join(info.info(_store(args)))) or 0)
+    describe.set_defaults(run=lambda args: say(info.info(_store(args))) or 0)
 
     picture = commands.add_parser(
         "show",
@@ -298,14 +299,14 @@ def run_verify(args: argparse.Namespace) -> int:
         _processes(args.jobs),
         progress=not args.quiet,
     )
-    print("\n".join(report.lines()))
+    say(report.lines())
     return 0 if report.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:
     store = _store(args)
     index, name = show.show(store, args.image, args.out, args.images and Location.of(args.images, store.options))
-    print(f"wrote {args.out}: entry {index}, {name}")
+    say(f"wrote {args.out}: entry {index}, {name}")
     return 0
 
 
@@ -340,7 +341,7 @@ def run_precompute(args: argparse.Namespace) -> int:
     try:
         summary = job.run(work)
     except job.Stopped as stop:
-        print("\n".join(stop.summary.lines()))
+        say(stop.summary.lines())
         done = f"{stop.finished} of {stop.summary.images} images are done"
         if stop.reason == "disk full":
             print(
@@ -352,17 +353,17 @@ def run_precompute(args: argparse.Namespace) -> int:
         if stop.reason in ("interrupted", "terminated"):
             print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
             return 143 if stop.reason == "terminated" else 130
-        print(
+        say(
             f"ocr-targets precompute: error: {stop.reason}: {done}; rerun the same command to finish the job "
             "once the storage answers again",
             file=sys.stderr,
         )
         return 2
-    print("\n".join(summary.lines()))
+    say(summary.lines())
     if summary.report_error:
-        print(summary.report_error, file=sys.stderr)
+        say(summary.report_error, file=sys.stderr)
     elif summary.failures:
-        print(f"failure report: {work.report}")
+        say(f"failure report: {work.report}")
     return 1 if summary.failures else 0
 
 
@@ -378,12 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (AnnotationError, ImageError, StoreError, CommandError) as error:
-        print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
+        say(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
         where = getattr(args, "store", None) or getattr(args, "out", None)
         location = Location.of(where, parse_storage_options(args.storage_option)) if isinstance(where, str) else None
-        print(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
+        say(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, job.Terminated)

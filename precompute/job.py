@@ -99,14 +99,16 @@ class Stopped(Exception):
     """The run stopped before its end (``reason``: interrupted, disk full); every entry it
     finished is marked done, nothing half-written is, and a rerun completes the store."""
 
-    def __init__(self, reason: str, summary: Summary) -> None:
+    def __init__(self, reason: str, summary: Summary, held: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.summary = summary
+        self.held = held  # the entries the store holds done, as `info` counts them (None: unknown)
 
     @property
     def finished(self) -> int:
-        return self.summary.computed + self.summary.reused + self.summary.moved
+        """The images done: the store's count where it could be read, else what this run kept and made."""
+        return self.summary.computed + self.summary.reused + self.summary.moved if self.held is None else self.held
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,10 @@ def run(job: Job) -> Summary:
                 results.close()
     except KeyboardInterrupt as interrupt:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        raise Stopped(reason, _finish(job, summary, start, report=False)) from None
+        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
         reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error, job.out)
-        raise Stopped(reason, _finish(job, summary, start, report=False)) from None
+        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
     finally:
         writer.close()
     return _finish(job, summary, start)

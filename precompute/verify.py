@@ -13,7 +13,7 @@ from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
-from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, open_store
+from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 from .progress import progress as progress_of
@@ -139,6 +139,8 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
             )
     except Changed:
         raise  # every entry's verdict would be moot
+    except Unreadable as error:
+        check.problems.append("unreadable: " + "; ".join(error.problems))
     except StoreError as error:
         check.problems.append(f"corrupt: {error}")
     except STORAGE_ERRORS as error:  # an object the storage will not give: this entry's, the others go on

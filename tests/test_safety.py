@@ -23,6 +23,7 @@ from ocr_targets.location import Location
 from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, Unowned
 from ocr_targets.store._files import renew_generation
 from precompute.cli import main
+from precompute.text import printable
 from tests.helpers import run_job
 
 HOSTILE = ["../secret.jpg", "sub/../../secret.jpg", "link.jpg", "sub/link.jpg", "SECRET_ABSOLUTE"]
@@ -285,3 +286,58 @@ def test_break_lock_refuses_a_live_holder_on_this_machine_and_says_whose_lock_it
         caplog.text
     )
     assert not (out / ".lock").exists()
+
+
+def refused_reads(*arguments: str) -> subprocess.CompletedProcess:
+    """``python ARGUMENTS`` run as a process that file permissions apply to: as root (CI), root
+    without the capabilities that override them."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("as root, permissions apply only without CAP_DAC_OVERRIDE, which needs setpriv (util-linux)")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    command = [*prefix, sys.executable, *arguments]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+
+
+def test_an_object_the_disk_refuses_is_named_with_its_cause_by_every_command(made_store):
+    images, annotations, out = made_store
+    shard = out / "thresh_map" / "c" / "1" / "0" / "0"  # entries 4 to 7
+    shard.chmod(0)
+    refused = f"{shard}: Permission denied: check the permissions of the files and folders there"
+    verify = refused_reads("-m", "precompute", "verify", str(out), "--jobs", "1", "--quiet")
+    assert verify.returncode == 1 and "Traceback" not in verify.stderr, verify.stderr
+    verdicts = [line for line in verify.stdout.splitlines() if line.endswith(("ok", "there"))]
+    assert len(verdicts) == 12 and sum(line.endswith(f"unreadable: {refused}") for line in verdicts) == 4
+    assert "credentials" not in verify.stdout
+    read = refused_reads("-c", f"from ocr_targets import open_store; open_store({str(out)!r})[5]")
+    assert f"Unreadable: {out}: cannot read entry 5: {refused}" in read.stderr
+    arguments = ["-m", "precompute", "precompute", "--images", str(images), "--annotations", str(annotations),
+                 "--out", str(out), "--block", "4", "--quiet"]  # fmt: skip
+    recheck = refused_reads(*arguments, "--recheck")
+    assert recheck.returncode == 2 and recheck.stderr.count("\n") == 1, recheck.stderr
+    assert (
+        f"cannot read entry 4, which --recheck does not recompute but needs to read; fix that, then rerun: {refused}"
+        in (recheck.stderr)
+    )
+    info = refused_reads("-m", "precompute", "info", str(out))
+    assert "entries      12 (12 done, 0 not done" in info.stdout, info.stderr
+    shard.chmod(0o644)
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
+
+
+def test_names_with_control_characters_are_printed_escaped(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    shutil.copyfile(images / "icdar2015_img_1.jpg", images / "two\nlines.jpg")
+    add_images(annotations, ["two\nlines.jpg", "gone\x1b[2J.jpg"])
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--quiet"]) == 1  # fmt: skip
+    output = capsys.readouterr().out
+    assert "\x1b" not in output and "failed, image file not found: " in output and "gone\\x1b[2J.jpg\n" in output
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 1
+    table = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("two\\nlines.jpg ") and line.endswith(" ok") for line in table), table
+    assert sum("gone\\x1b[2J.jpg" in line for line in table) == 1
+    assert printable("a\u202eb\ud800") == "a\\u202eb\\ud800" and printable("reçu 1.jpg") == "reçu 1.jpg"

@@ -9,7 +9,7 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 """
 
 from ._blocks import Blocks
-from ._errors import Changed, NotDone, StoreError, Unowned
+from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
 from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
 from ._lock import StoreLock
 from ._reader import Entry, TargetStore, open_store
@@ -32,6 +32,7 @@ __all__ = [
     "StoreWriter",
     "TargetStore",
     "Unowned",
+    "Unreadable",
     "open_store",
     "thresh_tolerance",
 ]

@@ -52,3 +52,16 @@ class Unowned(StoreError):
 
     def __reduce__(self) -> tuple:
         return type(self), (self.path, self.paths)
+
+
+class Unreadable(StoreError):
+    """Objects of a store that the storage will not give (``problems``: each object, then why),
+    where a read needed them."""
+
+    def __init__(self, path: str, what: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        super().__init__(f"{path}: cannot read {what}: {shown}")
+        self.path, self.what, self.problems = path, what, problems
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.what, self.problems)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
 
-from ..location import Location
-from ._blocks import missing_objects
-from ._errors import Changed, NotDone, StoreError
+from ..location import STORAGE_ERRORS, Location, storage_problem
+from ._blocks import missing_objects, refusal, unreadable_objects
+from ._errors import Changed, NotDone, StoreError, Unreadable
 from ._files import FILENAMES, GENERATION, Foreign, read_attributes, read_generation
-from ._layout import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, decode_thresh, name_tags
+from ._layout import BINARY_MAPS, DONE_CHUNK, MAP_DTYPES, SCHEMA_VERSION, decode_thresh, name_tags
 from ._lock import describe, held
 from ._rows import read_rows, split
 from ._settings import StoreSettings
-from ._zarr import gather, open_arrays, open_group, request, request_entries, request_object
+from ._zarr import chunk_prefix, gather, open_arrays, open_group, request, request_entries, request_object
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,31 @@ class TargetStore:
         return index % len(self)
 
     def _read(self, name: str, index: int | slice, *more: slice) -> np.ndarray:
-        value = gather([request(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
+        entries = [index] if isinstance(index, int) else range(len(self))[index]
+        with self._refused(entries):
+            value = gather([request(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
         self.require_unchanged()
         return value
+
+    @contextlib.contextmanager
+    def _refused(self, indices: Sequence[int]) -> Iterator[None]:
+        """A storage error of reading ``indices`` as Unreadable, naming each object of theirs the
+        storage will not give and why (permissions on a local disk, credentials on object storage):
+        the objects of each entry read, of at most 64 blocks (a whole array's read: one entry a block)."""
+        try:
+            yield
+        except STORAGE_ERRORS as error:
+            arrays = self._entry_arrays()
+            probed = set(indices) if len(indices) <= 64 else {index // self.block * self.block for index in indices}
+            problems = [
+                problem for index in sorted(probed)[:64]
+                for problem in unreadable_objects(self.location, arrays, index, self.block)
+            ]  # fmt: skip
+            flags = [self.location / f"{chunk_prefix('done')}/{chunk}" for chunk in {i // DONE_CHUNK for i in indices}]
+            problems += [problem for chunk in flags if (problem := refusal(chunk))]
+            found = list(dict.fromkeys(problems)) or [storage_problem(error, self.location)]
+            what = f"entry {indices[0]}" if len(indices) == 1 else f"{len(indices)} entries"
+            raise Unreadable(self.path, what, found) from error
 
     def rows(self, indices: Sequence[int | str], names: Iterable[str] | None = None) -> list[dict[str, np.ndarray]]:
         """Entries ``indices``' values in the arrays ``names`` (default: all; ``image_info`` among
@@ -166,7 +189,8 @@ class TargetStore:
         indices = [self._position(index) for index in indices]
         arrays = {"done": self.arrays["done"]}
         arrays.update((name, self.arrays[name]) for name in (self._entry_arrays() if names is None else names))
-        rows = read_rows(arrays, indices, self._what(indices))
+        with self._refused(indices):
+            rows = read_rows(arrays, indices, self._what(indices))
         self.require_unchanged()
         self.require_done(indices, [row["done"] for row in rows])
         return rows
@@ -278,13 +302,12 @@ class TargetStore:
         """
         indices = [self._position(index) for index in indices]
         reads = [request_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
-        if checked:
-            binary, thresh = gather(reads, self._what(indices))
-            self.require_unchanged()
-        else:  # the flags with the maps: on object storage, one round trip for both
-            binary, thresh, tags = gather([*reads, self._read_flags(indices)], self._what(indices))
-            self.require_unchanged()
-            self.require_done(indices, tags)
+        with self._refused(indices):
+            values = gather([*reads, *([] if checked else [self._read_flags(indices)])], self._what(indices))
+        self.require_unchanged()
+        binary, thresh = values[:2]
+        if not checked:  # the flags were read with the maps: on object storage, one round trip for both
+            self.require_done(indices, values[2])
         for position, maps in enumerate(out):
             self._decode_maps(binary[position], thresh[position], maps)
 
@@ -299,7 +322,8 @@ class TargetStore:
         """Raise NotDone unless each entry of ``indices`` (their done flags ``tags``, read if not
         given) holds the targets of the image the file list names."""
         if tags is None:
-            tags = gather([self._read_flags(list(indices))], f"{self.path} done flags")[0]
+            with self._refused(indices):
+                tags = gather([self._read_flags(list(indices))], f"{self.path} done flags")[0]
             self.require_unchanged()
         expected = name_tags([self.filenames[index] for index in indices])
         for index, tag, wanted in zip(indices, tags, expected, strict=True):

@@ -27,9 +27,9 @@ import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array
 
-from ..location import STORAGE_ERRORS, Location
-from ._blocks import missing_objects
-from ._errors import StoreError, Unowned
+from ..location import STORAGE_ERRORS, Location, storage_problem
+from ._blocks import missing_objects, unreadable_objects
+from ._errors import StoreError, Unowned, Unreadable
 from ._files import FILENAMES, GENERATION, STAGING, Foreign, read_attributes, renew_generation
 from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, name_tags, thresh_tolerance
 from ._lock import LOCK, StoreLock, now
@@ -174,9 +174,18 @@ class StoreWriter:
             (self.location / chunk_prefix("done")).delete(recursive=True)
             return np.zeros(self.count, dtype=np.uint8)
 
+    def held(self) -> int | None:
+        """How many entries the store holds done now (as ``info`` counts them), None if the flags
+        cannot be read."""
+        try:
+            return int(np.count_nonzero(gather([request(self.done, slice(None))], f"{self.location} done flags")[0]))
+        except (StoreError, *STORAGE_ERRORS):
+            return None
+
     def damage(self, index: int) -> str | None:
         """What is wrong with held entry ``index`` (an object missing, or one that fails its
-        checksum), or None: the full check ``precompute --recheck`` makes of what it keeps."""
+        checksum), or None: the full check ``precompute --recheck`` makes of what it keeps. An
+        object the storage refuses is no damage a recompute repairs: Unreadable names it."""
         missing = missing_objects(self.location, self.arrays, index, self.block)
         if missing:
             return f"{missing[0]}: object missing"
@@ -184,6 +193,13 @@ class StoreWriter:
             read_rows(self.arrays, [index], f"{self.location} entry {index}")
         except StoreError as error:
             return str(error)
+        except STORAGE_ERRORS as error:
+            problems = unreadable_objects(self.location, self.arrays, index, self.block)
+            raise Unreadable(
+                str(self.location),
+                f"entry {index}, which --recheck does not recompute but needs to read; fix that, then rerun",
+                problems or [storage_problem(error, self.location)],
+            ) from error
         return None
 
     def arrange(self, rewrite: Iterable[int], sources: Iterable[int], invalid: Iterable[int]) -> None:
