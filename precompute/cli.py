@@ -18,7 +18,7 @@ from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options
 from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, StoreSettings, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
-from . import info, job, show, verify
+from . import info, job, memory, show, verify
 from .errors import CommandError
 from .text import say
 
@@ -325,6 +325,11 @@ def run_precompute(args: argparse.Namespace) -> int:
         with_images=args.with_images,
         block=args.block,
     )
+    jobs = _processes(args.jobs)
+    if not args.dask:  # a cluster's workers have memories of their own
+        available = memory.available_memory()
+        if available is not None:  # before anything is written: the most processes a run starts
+            memory.require_fits(settings, job.processes(jobs, 10**9), available)
     work = job.Job(
         images=images,
         annotations=Location.of(args.annotations, options),
@@ -332,7 +337,7 @@ def run_precompute(args: argparse.Namespace) -> int:
         settings=settings,
         recheck=args.recheck,
         dask=args.dask,
-        jobs=_processes(args.jobs),
+        jobs=jobs,
         storage_options=options,
         overwrite=args.overwrite,
         break_lock=args.break_lock,

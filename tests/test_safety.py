@@ -20,9 +20,11 @@ from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import StoreDataset, UFODataset
 from ocr_targets.images import ImageError, UnsafeName, image_location
 from ocr_targets.location import Location
-from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, Unowned
+from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, StoreSettings, Unowned
 from ocr_targets.store._files import renew_generation
 from precompute.cli import main
+from precompute.errors import CommandError
+from precompute.memory import available_memory, require_fits
 from precompute.text import printable
 from tests.helpers import run_job
 
@@ -341,3 +343,31 @@ def test_names_with_control_characters_are_printed_escaped(dataset, tmp_path, ca
     assert any(line.startswith("two\\nlines.jpg ") and line.endswith(" ok") for line in table), table
     assert sum("gone\\x1b[2J.jpg" in line for line in table) == 1
     assert printable("a\u202eb\ud800") == "a\\u202eb\\ud800" and printable("reçu 1.jpg") == "reçu 1.jpg"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--block", "20000"), ("--size", "100000")])
+def test_a_block_or_size_beyond_the_machines_memory_is_refused_before_anything_is_written(
+    dataset, tmp_path, option, value, capsys
+):
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--jobs", "2", "--quiet", "--block", "64", option, value]  # fmt: skip
+    assert main(arguments) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GiB available; " in err[0] and " (or fewer --jobs)" in err[0], err
+    assert not out.exists()
+    largest = int(err[0].split("; --block ")[1].split(" ")[0]) if option == "--block" else None
+    if largest:  # the largest block named fits, one more does not
+        settings = StoreSettings(block=largest)
+        require_fits(settings, 2, available_memory())
+        with pytest.raises(CommandError):
+            require_fits(StoreSettings(block=largest + 1), 2, available_memory())
+
+
+def test_the_limits_follow_the_memory_given():
+    settings = StoreSettings(block=64, size=640)
+    require_fits(settings, 2, settings.process_bytes * 2)
+    with pytest.raises(CommandError, match=r"--block 64 at --size 640: 2 processes .*; --block 31 fits at --size 640, "
+                       r"--size 452 at --block 64 \(or fewer --jobs\)"):  # fmt: skip
+        require_fits(settings, 2, settings.process_bytes)
