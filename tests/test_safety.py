@@ -368,6 +368,6 @@ def test_a_block_or_size_beyond_the_machines_memory_is_refused_before_anything_i
 def test_the_limits_follow_the_memory_given():
     settings = StoreSettings(block=64, size=640)
     require_fits(settings, 2, settings.process_bytes * 2)
-    with pytest.raises(CommandError, match=r"--block 64 at --size 640: 2 processes .*; --block 31 fits at --size 640, "
+    with pytest.raises(CommandError, match=r"--block 64 at --size 640: 2 processes .*; --block 32 fits at --size 640, "
                        r"--size 452 at --block 64 \(or fewer --jobs\)"):  # fmt: skip
         require_fits(settings, 2, settings.process_bytes)
