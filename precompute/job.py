@@ -22,7 +22,7 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, image_location, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
-from ocr_targets.store import StoreSettings, StoreWriter
+from ocr_targets.store import StoreSettings, StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
 from . import cluster
@@ -263,6 +263,9 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
         hashing.update(1)
         try:
             annotation = parse_entry(name, entries[name])
+            too_many = over_capacity("word", len(annotation.polygons), sum(map(len, annotation.polygons)))
+            if too_many:  # before any geometry: it could only fail after it
+                raise AnnotationError(f"{name}: {too_many}")
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue

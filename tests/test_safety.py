@@ -22,6 +22,7 @@ from ocr_targets.images import ImageError, UnsafeName, image_location
 from ocr_targets.location import Location
 from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, StoreSettings, Unowned
 from ocr_targets.store._files import renew_generation
+from precompute import tasks
 from precompute.cli import main
 from precompute.errors import CommandError
 from precompute.memory import available_memory, require_fits
@@ -371,3 +372,20 @@ def test_the_limits_follow_the_memory_given():
     with pytest.raises(CommandError, match=r"--block 64 at --size 640: 2 processes .*; --block 32 fits at --size 640, "
                        r"--size 452 at --block 64 \(or fewer --jobs\)"):  # fmt: skip
         require_fits(settings, 2, settings.process_bytes)
+
+
+def test_an_image_beyond_the_stores_capacity_fails_before_its_geometry(dataset, tmp_path, monkeypatch):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    square = [[10, 10], [20, 10], [20, 20], [10, 20]]
+    document["images"]["icdar2015_img_1.jpg"]["words"] = {str(k): {"points": square} for k in range(16384)}
+    annotations.write_text(json.dumps(document))
+    computed = []
+    real = tasks.load_sample
+    monkeypatch.setattr(tasks, "load_sample", lambda *a, **k: computed.append(a[1].name) or real(*a, **k))
+    summary = run_job(images, annotations, tmp_path / "t.zarr", jobs=1)
+    (failure,) = [f for f in summary.failures if f.image == "icdar2015_img_1.jpg"]
+    assert failure.stage == "annotation" and "16384 word polygons of 65536 points exceed the store's capacity" in (
+        failure.message
+    )
+    assert "icdar2015_img_1.jpg" not in computed  # failed in the plan, never sent to a task

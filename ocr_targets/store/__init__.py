@@ -10,7 +10,7 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 
 from ._blocks import Blocks
 from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
-from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
+from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, over_capacity, thresh_tolerance
 from ._lock import StoreLock
 from ._reader import Entry, TargetStore, open_store
 from ._rows import Record
@@ -34,5 +34,6 @@ __all__ = [
     "Unowned",
     "Unreadable",
     "open_store",
+    "over_capacity",
     "thresh_tolerance",
 ]

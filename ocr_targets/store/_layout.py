@@ -125,6 +125,17 @@ RAGGED_ARRAYS = tuple(name for name, spec in layout(1, "float32", False).items()
 POLYGONS = ("shrunk", "word")  # the ragged polygons, {prefix}_offsets and {prefix}_coords, counted in image_info[3:5]
 
 
+def over_capacity(kind: str, polygons: int, points: int) -> str | None:
+    """Why an image of ``polygons`` polygons of ``points`` points of a ``kind`` does not fit an
+    entry, or None: the job checks words before any geometry, the rows check what it made."""
+    if polygons <= MAX_POLYGONS and points <= MAX_POINTS:
+        return None
+    return (
+        f"{polygons} {kind} polygons of {points} points exceed the store's capacity "
+        f"({MAX_POLYGONS} polygons, {MAX_POINTS} points per image)"
+    )
+
+
 def name_tags(names: Sequence[str]) -> np.ndarray:
     """What ``done`` holds for entries holding the targets of ``names``: a CRC-32 of each name
     (never 0, which is "not done"). 32 bits tell a swapped or shifted entry from its own at the
