@@ -181,7 +181,9 @@ class TargetStore:
             what = f"entry {indices[0]}" if len(indices) == 1 else f"{len(indices)} entries"
             raise Unreadable(self.path, what, found) from error
 
-    def rows(self, indices: Sequence[int | str], names: Iterable[str] | None = None) -> list[dict[str, np.ndarray]]:
+    def read_entries(
+        self, indices: Sequence[int | str], names: Iterable[str] | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """Entries ``indices``' values in the arrays ``names`` (default: all; ``image_info`` among
         them if a ragged array is), as the job wrote them, read in one call with their done
         flags: Changed if a job changed the store since it was opened, NotDone unless each
@@ -219,7 +221,7 @@ class TargetStore:
         """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
         every entry's first run of words is read with its size and matrices (on object storage,
         one round trip for the batch); an entry of more words than a run is read again whole."""
-        rows = self.rows(indices, ("image_info", "matrices", "word_offsets", "word_coords", "word_ignore"))
+        rows = self.read_entries(indices, ("image_info", "matrices", "word_offsets", "word_coords", "word_ignore"))
         return [
             (
                 split(row["word_offsets"], row["word_coords"]),
@@ -345,7 +347,7 @@ class TargetStore:
         leaves out the maps, 2.8 MB of an entry's 2.9 to decode."""
         index = self._position(index)
         names = [name for name in self._entry_arrays() if maps or name not in ("binary_maps", "thresh_map")]
-        row = self.rows([index], names)[0]
+        row = self.read_entries([index], names)[0]
         decoded = dict.fromkeys(MAP_DTYPES)
         if maps:
             decoded = self._empty_maps()
