@@ -175,6 +175,7 @@ class StoreCollate(_Collate):
         return (
             isinstance(batch, StoredBatch)
             and batch.store.path == self.store.path
+            and batch.store.generation == self.store.generation  # else matched, and this handle's read refuses
             and (batch.targets["prob_maps"].dtype == torch.uint8) == self.compact
         )
 

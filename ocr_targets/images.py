@@ -4,6 +4,8 @@ to the validation geometry (the baseline's data path)."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,50 @@ _TO_UPRIGHT = {
 
 class ImageError(ValueError):
     """An image file that is missing or cannot be decoded."""
+
+
+class UnsafeName(ImageError):
+    """An image name that would read a file outside the images folder (``..``, an absolute
+    path, a symlink that leaves it): an annotation file is input, not a list of paths to trust."""
+
+    def __init__(self, folder: Location, name: str, why: str) -> None:
+        super().__init__(f"{folder}/{name}: {why}; not read (only files inside {folder} are)")
+        self.folder, self.name, self.why = folder, name, why
+
+    def __reduce__(self) -> tuple:  # pickled from a worker process with its fields
+        return type(self), (self.folder, self.name, self.why)
+
+
+def image_location(images: str | Path | Location, name: str) -> Location:
+    """Where image ``name`` of the folder ``images`` is: the one place a name becomes a path, so
+    that nothing outside the folder is ever read (UnsafeName). A symlink that stays inside is
+    followed. Object storage keys are taken literally: there ``..`` is a key's text, not a parent."""
+    folder = Location.of(images)
+    if not folder.is_local:
+        return folder / name
+    if "\0" in name:
+        raise UnsafeName(folder, name, "holds a NUL character")
+    if name.startswith("/"):
+        raise UnsafeName(folder, name, "is an absolute path")
+    if _leaves(folder.path, name):
+        raise UnsafeName(folder, name, "resolves outside the images folder")
+    return folder / name
+
+
+def _leaves(folder: str, name: str) -> bool:
+    """Whether ``folder/name`` resolves outside ``folder``. A plain name that is no symlink cannot
+    (one lstat); any other is resolved in full, every link and ``..`` followed."""
+    joined = os.path.join(folder, name)
+    if "/" not in name and name not in (".", ".."):
+        try:
+            if not stat.S_ISLNK(os.lstat(joined).st_mode):
+                return False
+        except FileNotFoundError:
+            return False  # nothing there: read, it is "not found"
+        except OSError:
+            pass  # resolved in full below
+    inside = os.path.realpath(folder)
+    return os.path.commonpath([inside, os.path.realpath(joined)]) != inside
 
 
 def read_image_bytes(path: str | Path | Location) -> bytes:
@@ -119,7 +165,7 @@ def load_sample(
     orientation), clamped into the image, scaled and shifted with it, re-sliced after the
     points the resize moved out of the image are dropped; words that vanish are dropped.
     """
-    path = Location.of(images) / annotation.name
+    path = image_location(images, annotation.name)
     data, file_stat = read_image_file(path)
     decoded = decode_image(data, path, pixels)
     letterbox = Letterbox(decoded.size, size, pad)

@@ -168,15 +168,20 @@ def _client_errors() -> tuple[type[Exception], ...]:
 STORAGE_ERRORS: tuple[type[Exception], ...] = (OSError, *_client_errors())
 
 
-def storage_problem(error: BaseException) -> str:
-    """One line for a storage error: what went wrong, and where."""
+def storage_problem(error: BaseException, location: Location | None = None) -> str:
+    """One line for a storage error: what went wrong, and where. ``location``, where it happened
+    if known, tells a local disk's refusal (the permissions) from object storage's (the credentials)."""
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         if isinstance(error, PermissionError):
-            return (
-                f"{where}{error.strerror or error}: access refused; check the credentials (AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, the profile, or --storage-option) and the permissions"
+            local = location.is_local if location is not None else None
+            if local:
+                return f"{where}{error.strerror or error}: check the permissions of the files and folders there"
+            credentials = (
+                "the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the profile, or --storage-option)"
             )
+            check = credentials if local is False else f"{credentials} and the permissions"
+            return f"{where}{error.strerror or error}: access refused; check {check}"
         return f"{where}{error.strerror or error}"
     name = type(error).__name__
     if "Credentials" in name:

@@ -11,7 +11,7 @@ import numpy as np
 from .config import ALGORITHM_VERSION
 from .dataset import UFODataset
 from .hashing import content_hash, image_digest, settings_digest
-from .images import read_image_bytes
+from .images import ImageError, image_location, read_image_bytes
 from .location import Location
 from .store import StoreError, TargetStore
 from .ufo import ImageAnnotation
@@ -43,7 +43,7 @@ def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
     ):
         stats, digests = store.image_files()
         current = [
-            _current_digest(images / name, stat, digest)
+            _current_digest(images, name, stat, digest)
             for name, stat, digest in zip(store.filenames, stats, digests, strict=True)
         ]
         _require_fresh(store, [a == b for a, b in zip(current, digests, strict=True)], fix)
@@ -70,12 +70,13 @@ def _digest(annotations: Location) -> str | None:
         return None  # the full check says what is wrong with the file
 
 
-def _current_digest(path: Location, recorded_stat: np.ndarray, recorded: bytes) -> bytes:
+def _current_digest(images: Location, name: str, recorded_stat: np.ndarray, recorded: bytes) -> bytes:
     """The image file's digest as of now: the recorded one while its (size, mtime) is unchanged."""
     try:
+        path = image_location(images, name)
         stat = path.stat()
-    except OSError:
-        return b""  # gone or unreadable: stale
+    except (OSError, ImageError):
+        return b""  # gone, unreadable or out of the folder: stale
     return recorded if stat == tuple(recorded_stat) else image_digest(read_image_bytes(path))
 
 
@@ -111,11 +112,15 @@ def _check_hashes(store: TargetStore, dataset: UFODataset, fix: str) -> None:
 
 def _require_fresh(store: TargetStore, fresh: list[bool], fix: str) -> None:
     """Raise unless every entry is done and ``fresh``, naming those that are not."""
-    done = store.done()
-    never = [name for name, flag in zip(store.filenames, done, strict=True) if not flag]
+    done, misplaced = store.done(), set(store.misplaced())
+    swapped = [store.filenames[index] for index in sorted(misplaced)]
+    never = [name for index, name in enumerate(store.filenames) if not done[index] and index not in misplaced]
     stale = [name for name, ok, flag in zip(store.filenames, fresh, done, strict=True) if flag and not ok]
-    if never or stale:
+    if never or stale or swapped:
         parts = []
+        if swapped:
+            disagree = f"its file list and its entries disagree: {_some(swapped)}"
+            parts.append(f"{len(swapped)} hold another image's targets ({disagree})")
         if never:
             were = "was" if len(never) == 1 else "were"
             parts.append(f"{len(never)} {were} never completed (image failed, or run interrupted: {_some(never)})")
@@ -141,7 +146,7 @@ def current_hashes(
     stat per image, not a read of every byte. ``verify`` and the job hash every file in full."""
     folder = Location.of(images)
     current = (
-        _current_digest(folder / annotation.name, stat, digest)
+        _current_digest(folder, annotation.name, stat, digest)
         for annotation, stat, digest in zip(annotations, stats, digests, strict=True)
     )
     return [  # a file gone or unreadable has no hash: stale

@@ -18,8 +18,9 @@ from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options
 from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, StoreSettings, thresh_tolerance
 from ocr_targets.ufo import AnnotationError
 
-from . import info, job, show, verify
+from . import info, job, memory, show, verify
 from .errors import CommandError
+from .text import say
 
 DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--break-lock",
         action="store_true",
         help="take the store's lock from a job that is gone (killed on another machine; one killed on this "
-        "machine is noticed without it)",
+        "machine is noticed without it); refused while its holder runs on this machine",
     )
     _storage_option(precompute)
     precompute.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     describe.add_argument("store", help=STORE_HELP)
     _storage_option(describe)
-    describe.set_defaults(run=lambda args: print("\n".join(info.info(_store(args)))) or 0)
+    describe.set_defaults(run=lambda args: say(info.info(_store(args))) or 0)
 
     picture = commands.add_parser(
         "show",
@@ -298,14 +299,14 @@ def run_verify(args: argparse.Namespace) -> int:
         _processes(args.jobs),
         progress=not args.quiet,
     )
-    print("\n".join(report.lines()))
+    say(report.lines())
     return 0 if report.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:
     store = _store(args)
     index, name = show.show(store, args.image, args.out, args.images and Location.of(args.images, store.options))
-    print(f"wrote {args.out}: entry {index}, {name}")
+    say(f"wrote {args.out}: entry {index}, {name}")
     return 0
 
 
@@ -324,6 +325,11 @@ def run_precompute(args: argparse.Namespace) -> int:
         with_images=args.with_images,
         block=args.block,
     )
+    jobs = _processes(args.jobs)
+    if not args.dask:  # a cluster's workers have memories of their own
+        available = memory.available_memory()
+        if available is not None:  # before anything is written: the most processes a run starts
+            memory.require_fits(settings, job.processes(jobs, 10**9), available)
     work = job.Job(
         images=images,
         annotations=Location.of(args.annotations, options),
@@ -331,7 +337,7 @@ def run_precompute(args: argparse.Namespace) -> int:
         settings=settings,
         recheck=args.recheck,
         dask=args.dask,
-        jobs=_processes(args.jobs),
+        jobs=jobs,
         storage_options=options,
         overwrite=args.overwrite,
         break_lock=args.break_lock,
@@ -340,7 +346,7 @@ def run_precompute(args: argparse.Namespace) -> int:
     try:
         summary = job.run(work)
     except job.Stopped as stop:
-        print("\n".join(stop.summary.lines()))
+        say(stop.summary.lines())
         done = f"{stop.finished} of {stop.summary.images} images are done"
         if stop.reason == "disk full":
             print(
@@ -352,17 +358,17 @@ def run_precompute(args: argparse.Namespace) -> int:
         if stop.reason in ("interrupted", "terminated"):
             print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
             return 143 if stop.reason == "terminated" else 130
-        print(
+        say(
             f"ocr-targets precompute: error: {stop.reason}: {done}; rerun the same command to finish the job "
             "once the storage answers again",
             file=sys.stderr,
         )
         return 2
-    print("\n".join(summary.lines()))
+    say(summary.lines())
     if summary.report_error:
-        print(summary.report_error, file=sys.stderr)
+        say(summary.report_error, file=sys.stderr)
     elif summary.failures:
-        print(f"failure report: {work.report}")
+        say(f"failure report: {work.report}")
     return 1 if summary.failures else 0
 
 
@@ -378,10 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (AnnotationError, ImageError, StoreError, CommandError) as error:
-        print(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
+        say(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
-        print(f"ocr-targets {args.command}: error: {storage_problem(error)}", file=sys.stderr)
+        where = getattr(args, "store", None) or getattr(args, "out", None)
+        location = Location.of(where, parse_storage_options(args.storage_option)) if isinstance(where, str) else None
+        say(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, job.Terminated)

@@ -11,11 +11,14 @@ def info(path: Location) -> list[str]:
     store = open_store(path)
     attrs = store.attrs
     done = int(store.done().sum())
+    misplaced = len(store.misplaced())
     size = store.location.disk_usage()
     settings = attrs["settings"]
     lines = [
         f"store        {path}",
-        f"entries      {len(store)} ({done} done, {len(store) - done} not done: failed, or not computed yet)",
+        f"entries      {len(store)} ({done} done, {len(store) - done} not done: failed, or not computed yet"
+        + (f"; {misplaced} of them hold another image's targets: rerun precompute" if misplaced else "")
+        + ")",
         f"writing      {store.writing() or 'no job is writing the store now'}",
         f"shifted      {len(store.shifted())} images where the baseline's keypoint slicing shifted words "
         "(a word point that the resize moved out of the image was dropped; stored as training computed it)",

@@ -20,9 +20,9 @@ from joblib import Parallel, delayed
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, read_image_bytes
+from ocr_targets.images import ImageError, image_location, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
-from ocr_targets.store import StoreSettings, StoreWriter
+from ocr_targets.store import StoreSettings, StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
 from . import cluster
@@ -99,14 +99,16 @@ class Stopped(Exception):
     """The run stopped before its end (``reason``: interrupted, disk full); every entry it
     finished is marked done, nothing half-written is, and a rerun completes the store."""
 
-    def __init__(self, reason: str, summary: Summary) -> None:
+    def __init__(self, reason: str, summary: Summary, held: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.summary = summary
+        self.held = held  # the entries the store holds done, as `info` counts them (None: unknown)
 
     @property
     def finished(self) -> int:
-        return self.summary.computed + self.summary.reused + self.summary.moved
+        """The images done: the store's count where it could be read, else what this run kept and made."""
+        return self.summary.computed + self.summary.reused + self.summary.moved if self.held is None else self.held
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,10 @@ def run(job: Job) -> Summary:
                 results.close()
     except KeyboardInterrupt as interrupt:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        raise Stopped(reason, _finish(job, summary, start, report=False)) from None
+        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error)
-        raise Stopped(reason, _finish(job, summary, start, report=False)) from None
+        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error, job.out)
+        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
     finally:
         writer.close()
     return _finish(job, summary, start)
@@ -261,10 +263,14 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
         hashing.update(1)
         try:
             annotation = parse_entry(name, entries[name])
+            too_many = over_capacity("word", len(annotation.polygons), sum(map(len, annotation.polygons)))
+            if too_many:  # before any geometry: it could only fail after it
+                raise AnnotationError(f"{name}: {too_many}")
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue
-            digest = content_hash(image_digest(read_image_bytes(job.images / name)), annotation, settings)
+            data = read_image_bytes(image_location(job.images, name))
+            digest = content_hash(image_digest(data), annotation, settings)
         except AnnotationError as error:
             summary.failures.append(Failure(index, name, "annotation", f"{job.annotations}: {error}"))
             continue
@@ -293,7 +299,7 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
 def _require_some_images(job: Job, names: list[str]) -> None:
     """Stop before anything is written when none of the annotated images is in ``--images``
     (a wrong folder, or an annotation file of other images): a run would fail every one."""
-    if not names or any((job.images / name).exists() for name in names[:32]):
+    if not names or any(_there(job.images, name) for name in names[:32]):
         return
     there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
     if there.isdisjoint(names):
@@ -302,6 +308,13 @@ def _require_some_images(job: Job, names: list[str]) -> None:
             f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
             "check --images and --annotations"
         )
+
+
+def _there(images: Location, name: str) -> bool:
+    try:
+        return image_location(images, name).exists()
+    except ImageError:
+        return False  # a name that leads out of the folder is not looked for
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:

@@ -94,11 +94,12 @@ class BlockResult:
         return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
 
 
-def stop_reason(error: BaseException) -> str:
-    """Why a storage error stops the run: "disk full" (which the command line names as such), or the error."""
+def stop_reason(error: BaseException, store: Location) -> str:
+    """Why a storage error of ``store`` stops the run: "disk full" (which the command line names as
+    such), or the error."""
     if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
         return "disk full"
-    return storage_problem(error)
+    return storage_problem(error, store)
 
 
 _OPENED: dict[tuple, Blocks] = {}  # this worker's store: (pid, store, run) -> its Blocks
@@ -143,7 +144,7 @@ def run_task(task: Task) -> BlockResult:
     try:
         blocks.write(task.block, task.start, rows)
     except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
-        reason = stop_reason(error)
+        reason = stop_reason(error, task.store)
         stopped = reason if reason == "disk full" else f"{task.store}: {reason}"
         return BlockResult(task.start, task.length, outcomes, stopped)
     computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome == "computed"]

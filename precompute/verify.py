@@ -12,8 +12,8 @@ from joblib import Parallel, delayed
 from ocr_targets import reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
-from ocr_targets.location import Location
-from ocr_targets.store import StoreError, TargetStore, open_store
+from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 from .progress import progress as progress_of
@@ -129,16 +129,28 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
     check = Check(index, store.filenames[index])
     try:
         _check_entry(check, store, images, raw_entry)
+    except NotDone as error:
+        if error.holder is None:
+            check.problems.append("not computed (failed or interrupted precompute)")
+        else:
+            check.problems.append(
+                f"holds the targets of another image ({error.holder}): the file list and the entries disagree; "
+                "rerun precompute"
+            )
+    except Changed:
+        raise  # every entry's verdict would be moot
+    except Unreadable as error:
+        check.problems.append("unreadable: " + "; ".join(error.problems))
     except StoreError as error:
         check.problems.append(f"corrupt: {error}")
+    except STORAGE_ERRORS as error:  # an object the storage will not give: this entry's, the others go on
+        check.problems.append(f"unreadable: {storage_problem(error, store.location)}")
     return check
 
 
 def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: object) -> None:
     index, name = check.index, check.image
-    if not store.is_done(index):
-        check.problems.append("not computed (failed or interrupted precompute)")
-        return
+    store.require_done([index])
     missing = store.missing_objects(index)
     if missing:
         check.problems.append("corrupt: objects missing: " + ", ".join(missing))

@@ -9,8 +9,8 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 """
 
 from ._blocks import Blocks
-from ._errors import StoreError
-from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
+from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
+from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, over_capacity, thresh_tolerance
 from ._lock import StoreLock
 from ._reader import Entry, TargetStore, open_store
 from ._rows import Record
@@ -22,13 +22,18 @@ __all__ = [
     "SCHEMA_VERSION",
     "THRESH_DTYPES",
     "Blocks",
+    "Changed",
     "Entry",
+    "NotDone",
     "Record",
     "StoreError",
     "StoreLock",
     "StoreSettings",
     "StoreWriter",
     "TargetStore",
+    "Unowned",
+    "Unreadable",
     "open_store",
+    "over_capacity",
     "thresh_tolerance",
 ]

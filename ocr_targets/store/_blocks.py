@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import zarr
 
-from ..location import Location
+from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._errors import StoreError
 from ._files import STAGING
 from ._layout import MAX_POINTS, POLYGONS, RAGGED_ARRAYS
@@ -104,8 +104,34 @@ def _block_buffer(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndar
 
 def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
     """The shard objects that entry ``index`` (of a block of ``block``) needs but that are not
-    there: read, they would be zeros. The ragged arrays' as far as its polygons and points
-    reach; not ``word_ignore``'s, of which a run of flags all 0 is no object at all."""
+    there: read, they would be zeros."""
+    return [str(found) for found in entry_objects(store, arrays, index, block) if not found.exists()]
+
+
+def unreadable_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[str]:
+    """The shard objects of entry ``index`` that are there but that the storage will not give,
+    each said with why (permissions on a local disk, credentials on object storage): what a
+    failed read of the entry names."""
+    return [problem for found in entry_objects(store, arrays, index, block) if (problem := refusal(found))]
+
+
+def refusal(found: Location) -> str | None:
+    """Why the storage will not give object ``found`` (it and the cause, in words), or None."""
+    try:
+        found.fs.cat_file(found.path, start=0, end=1)
+    except FileNotFoundError:
+        return None  # missing_objects names it
+    except STORAGE_ERRORS as error:
+        if isinstance(error, OSError) and error.filename:  # said once, as the object's URL
+            error = type(error)(error.errno, error.strerror)
+        return f"{found}: {storage_problem(error, found)}"
+    return None
+
+
+def entry_objects(store: Location, arrays: dict[str, zarr.Array], index: int, block: int) -> list[Location]:
+    """The shard objects that entry ``index`` (of a block of ``block``) needs: the ragged arrays'
+    as far as its polygons and points reach; not ``word_ignore``'s, of which a run of flags all 0
+    is no object at all."""
     what = f"{store} entry {index}"
     # how far along axis 1 the entry reaches in each array: 1 (one shard) in the fixed ones
     lengths = dict.fromkeys((name for name in arrays if name not in RAGGED_ARRAYS), 1)
@@ -114,10 +140,10 @@ def missing_objects(store: Location, arrays: dict[str, zarr.Array], index: int, 
         ends = gather(
             [request(arrays[f"{p}_offsets"], (index, c)) for p, c in zip(POLYGONS, counts, strict=True)], what
         )
-    except (StoreError, IndexError):
+    except (StoreError, IndexError, *STORAGE_ERRORS):
         counts, ends = [0, 0], [0, 0]  # unreadable or nonsense, which the entry's read reports
     for prefix, count, points in zip(POLYGONS, counts, ends, strict=True):
         if count:
             lengths[f"{prefix}_offsets"], lengths[f"{prefix}_coords"] = count + 1, min(max(int(points), 1), MAX_POINTS)
     shards = [shard_keys(name, arrays[name], index // block, length) for name, length in lengths.items()]
-    return [f"{store}/{key}" for keys in shards for key in keys if not (store / key).exists()]
+    return [store / key for keys in shards for key in keys]

@@ -26,15 +26,21 @@ target side:
     word_ignore      (N, P)       uint8   1 for a word ignored in the DB masks
     images           (N, S, S, 3) uint8   only with --with-images: the image as the validation
                                           transform leaves it, before Normalize
-    done             (N,)         uint8   1 once the entry's block is written; chunks of 65536,
-                                          not sharded: only the job's client writes it
+    done             (N,)         uint32  once the entry's block is written, the tag of the image name
+                                          whose targets it holds (:func:`name_tags`; 0: not done), so a
+                                          read by index checks that the entry is the file list's image;
+                                          chunks of 65536, not sharded: only the job's client writes it
 
 Beside the arrays: ``filenames.json`` (the dataset order; out of the root attributes, which
-every zarr open reads) and, while a job writes, the lock object ``.lock``.
+every zarr open reads), ``generation`` (a token a job replaces before it changes any entry,
+and again once the store is laid out anew: a reader compares it with the one it opened, after
+every read) and, while a job writes, the lock object ``.lock``.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -42,7 +48,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from ..config import TargetConfig
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
 MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
 THRESH_DTYPES = ("float32", "float16", "uint8")
@@ -117,6 +123,25 @@ def compressors(name: str) -> list[BloscCodec | ZstdCodec]:
 
 RAGGED_ARRAYS = tuple(name for name, spec in layout(1, "float32", False).items() if spec.run)
 POLYGONS = ("shrunk", "word")  # the ragged polygons, {prefix}_offsets and {prefix}_coords, counted in image_info[3:5]
+
+
+def over_capacity(kind: str, polygons: int, points: int) -> str | None:
+    """Why an image of ``polygons`` polygons of ``points`` points of a ``kind`` does not fit an
+    entry, or None: the job checks words before any geometry, the rows check what it made."""
+    if polygons <= MAX_POLYGONS and points <= MAX_POINTS:
+        return None
+    return (
+        f"{polygons} {kind} polygons of {points} points exceed the store's capacity "
+        f"({MAX_POLYGONS} polygons, {MAX_POINTS} points per image)"
+    )
+
+
+def name_tags(names: Sequence[str]) -> np.ndarray:
+    """What ``done`` holds for entries holding the targets of ``names``: a CRC-32 of each name
+    (never 0, which is "not done"). 32 bits tell a swapped or shifted entry from its own at the
+    cost of 4 bytes an entry, 4 MB for the done flags of a million images."""
+    tags = [zlib.crc32(name.encode("utf-8", "surrogatepass")) or 1 for name in names]
+    return np.array(tags, dtype=np.uint32)
 
 
 def thresh_tolerance(dtype: str, config: TargetConfig) -> float:

@@ -73,8 +73,30 @@ def _holder_alive(holder: dict) -> bool:
     return started is None or _started(pid) in (None, started)
 
 
+def _alive_here(holder: dict) -> bool:
+    """Whether the lock's holder is known alive: a process of this host, with the process number
+    and the start time the lock records, that still holds it. ``--break-lock`` never takes that."""
+    if holder.get("host") != socket.gethostname() or holder.get("started") is None:
+        return False
+    try:
+        pid = int(holder["pid"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return _holder_alive(holder) and _started(pid) == holder["started"]
+
+
 def describe(holder: dict) -> str:
     return f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+
+
+def _broken(holder: dict, alive: bool) -> str:
+    """Whose lock ``--break-lock`` took, in words."""
+    if not alive:
+        return f"the lock's holder, {describe(holder)}, is gone (on this machine that is noticed without --break-lock)"
+    return (
+        f"took the lock of {describe(holder)}, a job this machine cannot see; if it still runs, stop it: two jobs "
+        "writing one store damage it"
+    )
 
 
 def _read(lock: Location) -> dict | None:
@@ -119,10 +141,19 @@ class StoreLock:
             if self._create(data):
                 break
             current = _read(self.object)
-            if current is not None and (attempt or (_holder_alive(current) and not break_lock)):
+            if current is None:
+                continue
+            alive = _holder_alive(current)
+            if attempt or (alive and not break_lock):
                 raise self._locked(current)
-            if current is not None:
-                self._take_over(current)  # its holder is gone, or the user said so
+            if break_lock and _alive_here(current):
+                raise StoreError(
+                    f"{store}: --break-lock refused: the lock's holder, {describe(current)}, is alive on this machine; "
+                    f"wait for it to finish, or stop it (kill {current['pid']}) and rerun"
+                )
+            self._take_over(current)  # its holder is gone, or the user said so
+            if break_lock:
+                logger.warning("%s: --break-lock: %s", store, _broken(current, alive))
         else:
             raise self._locked({})
         if (_read(self.object) or {}).get("token") != self.token:

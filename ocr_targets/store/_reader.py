@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
 
-from ..location import Location
-from ._blocks import missing_objects
-from ._errors import StoreError
-from ._files import FILENAMES, read_attributes
-from ._layout import BINARY_MAPS, MAP_DTYPES, SCHEMA_VERSION, decode_thresh
+from ..location import STORAGE_ERRORS, Location, storage_problem
+from ._blocks import missing_objects, refusal, unreadable_objects
+from ._errors import Changed, NotDone, StoreError, Unreadable
+from ._files import FILENAMES, GENERATION, Foreign, read_attributes, read_generation
+from ._layout import BINARY_MAPS, DONE_CHUNK, MAP_DTYPES, SCHEMA_VERSION, decode_thresh, name_tags
 from ._lock import describe, held
 from ._rows import read_rows, split
 from ._settings import StoreSettings
-from ._zarr import gather, open_arrays, open_group, request, request_entries
+from ._zarr import chunk_prefix, gather, open_arrays, open_group, request, request_entries, request_object
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One image's stored targets, decoded: maps are float32 whatever the stored dtype."""
+    """One image's stored targets, decoded: maps are float32 whatever the stored dtype (None
+    when read with ``maps=False``)."""
 
     index: int
     filename: str
     content_hash: str
-    prob_map: np.ndarray
-    thresh_map: np.ndarray
-    prob_mask: np.ndarray
-    thresh_mask: np.ndarray
+    prob_map: np.ndarray | None
+    thresh_map: np.ndarray | None
+    prob_mask: np.ndarray | None
+    thresh_mask: np.ndarray | None
     shrunk_polygons: list[np.ndarray]
     matrix: np.ndarray
     inverse_matrix: np.ndarray
@@ -56,14 +58,21 @@ class TargetStore:
         self.location = Location.of(path, storage_options)
         self.path = self.location.url
         try:
+            # first: a job that changes the store from here on replaces it (see _layout), so what
+            # is read next is either what this generation holds or refused at the first read
+            self.generation = read_generation(self.location)
             attrs = read_attributes(self.location)
             names = json.loads((self.location / FILENAMES).read_bytes()) if attrs is not None else None
         except FileNotFoundError:
             names = None
+        except Foreign as foreign:
+            raise self._not_yet() or foreign from None
         except (OSError, ValueError) as error:
             raise StoreError(f"{self.path}: cannot read the store ({error})") from None
         if attrs is None:
-            raise StoreError(f"{self.path}: no target store here; make one with `ocr-targets precompute`")
+            raise self._not_yet() or StoreError(
+                f"{self.path}: no target store here; make one with `ocr-targets precompute`"
+            )
         if attrs.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: store schema {attrs.get('schema_version')}, this library reads {SCHEMA_VERSION}; "
@@ -77,8 +86,17 @@ class TargetStore:
         self.config, self.size, self.pad = self.settings.config, self.settings.size, self.settings.pad
         self.has_images, self.block = self.settings.with_images, self.settings.block
         self._index = {name: index for index, name in enumerate(self.filenames)}
+        self._tags: np.ndarray | None = None  # every file name's tag, once asked for
         self._arrays: dict[str, zarr.Array] = {}
-        self._pid = 0  # the process that opened ``_arrays``
+        self._root: zarr.abc.store.Store | None = None
+        self._pid = 0  # the process that opened ``_arrays`` and ``_root``
+
+    def _not_yet(self) -> StoreError | None:
+        """Why a folder that is no store yet may become one: a precompute job creating it."""
+        writing = self.writing()
+        if writing is None:
+            return None
+        return StoreError(f"{self.path}: a precompute job is creating this store ({writing}); wait for it to finish")
 
     def __len__(self) -> int:
         return len(self.filenames)
@@ -87,7 +105,7 @@ class TargetStore:
         return f"TargetStore({self.path!r}, {len(self)} images, size {self.size}, pad {self.pad})"
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_arrays": {}, "_pid": 0}  # each process opens its own handles
+        return {**self.__dict__, "_arrays": {}, "_root": None, "_pid": 0}  # each process opens its own handles
 
     def writing(self) -> str | None:
         """The precompute job writing the store right now (who and since when), or None."""
@@ -108,9 +126,22 @@ class TargetStore:
     def arrays(self) -> dict[str, zarr.Array]:
         """This process's handles on every array of the store, ``done`` first."""
         if self._pid != os.getpid():
-            names = ["done", *self.settings.layout]
-            self._arrays, self._pid = open_arrays(open_group(self.location), names), os.getpid()
+            group = open_group(self.location)
+            self._arrays = open_arrays(group, ["done", *self.settings.layout])
+            self._root, self._pid = group.store, os.getpid()
         return self._arrays
+
+    def require_unchanged(self) -> None:
+        """Raise Changed if a precompute job changed the store since it was opened: one small
+        object read (what every read does after its data, before it returns any); on object
+        storage through this process's zarr store, which survives a fork."""
+        if self.location.is_local:
+            current = read_generation(self.location)
+        else:
+            self.arrays  # noqa: B018 (this process's handles)
+            current = gather([request_object(self._root, GENERATION)], f"{self.path}/{GENERATION}")[0]
+        if current != self.generation:
+            raise Changed(self.path, self.writing())
 
     def _entry_arrays(self) -> dict[str, zarr.Array]:
         return {name: array for name, array in self.arrays.items() if name != "done"}
@@ -124,7 +155,47 @@ class TargetStore:
         return index % len(self)
 
     def _read(self, name: str, index: int | slice, *more: slice) -> np.ndarray:
-        return gather([request(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
+        entries = [index] if isinstance(index, int) else range(len(self))[index]
+        with self._refused(entries):
+            value = gather([request(self.arrays[name], (index, *more))], f"{self.path} {name} entry {index}")[0]
+        self.require_unchanged()
+        return value
+
+    @contextlib.contextmanager
+    def _refused(self, indices: Sequence[int]) -> Iterator[None]:
+        """A storage error of reading ``indices`` as Unreadable, naming each object of theirs the
+        storage will not give and why (permissions on a local disk, credentials on object storage):
+        the objects of each entry read, of at most 64 blocks (a whole array's read: one entry a block)."""
+        try:
+            yield
+        except STORAGE_ERRORS as error:
+            arrays = self._entry_arrays()
+            probed = set(indices) if len(indices) <= 64 else {index // self.block * self.block for index in indices}
+            problems = [
+                problem for index in sorted(probed)[:64]
+                for problem in unreadable_objects(self.location, arrays, index, self.block)
+            ]  # fmt: skip
+            flags = [self.location / f"{chunk_prefix('done')}/{chunk}" for chunk in {i // DONE_CHUNK for i in indices}]
+            problems += [problem for chunk in flags if (problem := refusal(chunk))]
+            found = list(dict.fromkeys(problems)) or [storage_problem(error, self.location)]
+            what = f"entry {indices[0]}" if len(indices) == 1 else f"{len(indices)} entries"
+            raise Unreadable(self.path, what, found) from error
+
+    def read_entries(
+        self, indices: Sequence[int | str], names: Iterable[str] | None = None
+    ) -> list[dict[str, np.ndarray]]:
+        """Entries ``indices``' values in the arrays ``names`` (default: all; ``image_info`` among
+        them if a ragged array is), as the job wrote them, read in one call with their done
+        flags: Changed if a job changed the store since it was opened, NotDone unless each
+        entry holds its own image's targets."""
+        indices = [self._position(index) for index in indices]
+        arrays = {"done": self.arrays["done"]}
+        arrays.update((name, self.arrays[name]) for name in (self._entry_arrays() if names is None else names))
+        with self._refused(indices):
+            rows = read_rows(arrays, indices, self._what(indices))
+        self.require_unchanged()
+        self.require_done(indices, [row["done"] for row in rows])
+        return rows
 
     def missing_objects(self, index: int) -> list[str]:
         """Objects of the entry's block that a written block must have but that are not there
@@ -150,9 +221,7 @@ class TargetStore:
         """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
         every entry's first run of words is read with its size and matrices (on object storage,
         one round trip for the batch); an entry of more words than a run is read again whole."""
-        indices = [self._position(index) for index in indices]
-        names = ("image_info", "matrices", "word_offsets", "word_coords", "word_ignore")
-        rows = read_rows({name: self.arrays[name] for name in names}, indices, f"{self.path} words of {indices}")
+        rows = self.read_entries(indices, ("image_info", "matrices", "word_offsets", "word_coords", "word_ignore"))
         return [
             (
                 split(row["word_offsets"], row["word_coords"]),
@@ -161,15 +230,6 @@ class TargetStore:
             )
             for row in rows
         ]
-
-    def read_entries(self, indices: Sequence[int], names: Sequence[str]) -> list[dict[str, np.ndarray]]:
-        """Entries ``indices``' rows of the arrays ``names`` (ragged ones cut to each entry, as
-        :meth:`batch_words` cuts them), in one call with their done flags, which are checked:
-        a whole batch's chunks fetched and decoded together, on zarrs' threads."""
-        indices = [self._position(index) for index in indices]
-        rows = read_rows({name: self.arrays[name] for name in ("done", *names)}, indices, f"{self.path} {indices}")
-        self._require_done(indices, np.array([row["done"] for row in rows]))
-        return rows
 
     def image(self, index: int) -> np.ndarray:
         """The entry's image after the validation transform, (S, S, 3) uint8 (stores made --with-images)."""
@@ -180,11 +240,24 @@ class TargetStore:
         return self._read("images", self._position(index))
 
     def is_done(self, index: int) -> bool:
-        return bool(self._read("done", self._position(index)))
+        """Whether entry ``index`` holds its image's targets."""
+        index = self._position(index)
+        return bool(self._read("done", index) == self._name_tags()[index])
 
     def done(self) -> np.ndarray:
-        """The done flag of every entry."""
-        return self._read("done", slice(None))
+        """Every entry's done flag (uint8): 1 where it holds its image's targets."""
+        return (self._read("done", slice(None)) == self._name_tags()).astype(np.uint8)
+
+    def misplaced(self) -> list[int]:
+        """The entries that hold another image's targets than the file list says: a file list
+        replaced or edited by hand (a precompute run makes them agree again)."""
+        tags = self._read("done", slice(None))
+        return np.flatnonzero((tags != 0) & (tags != self._name_tags())).tolist()
+
+    def _name_tags(self) -> np.ndarray:
+        if self._tags is None:
+            self._tags = name_tags(self.filenames)
+        return self._tags
 
     def shifted(self) -> np.ndarray:
         """The indices of the done entries whose words the baseline's keypoint slicing shifted:
@@ -231,35 +304,54 @@ class TargetStore:
         """
         indices = [self._position(index) for index in indices]
         reads = [request_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
-        if checked:
-            binary, thresh = gather(reads, f"{self.path} entries {indices}")
-        else:  # the flags with the maps: on object storage, one round trip for both
-            binary, thresh, flags = gather([*reads, self._read_flags(indices)], f"{self.path} entries {indices}")
-            self._require_done(indices, flags)
+        with self._refused(indices):
+            values = gather([*reads, *([] if checked else [self._read_flags(indices)])], self._what(indices))
+        self.require_unchanged()
+        binary, thresh = values[:2]
+        if not checked:  # the flags were read with the maps: on object storage, one round trip for both
+            self.require_done(indices, values[2])
         for position, maps in enumerate(out):
             self.decode_maps(binary[position], thresh[position], maps)
+
+    def _what(self, indices: list[int]) -> str:
+        return f"{self.path} entry {indices[0]}" if len(indices) == 1 else f"{self.path} entries {indices}"
 
     def _read_flags(self, indices: list[int]) -> Coroutine:
         """The done flags of ``indices``, each chunk of flags fetched once."""
         return self.arrays["done"].async_array.get_orthogonal_selection((np.asarray(indices),))
 
-    def _require_done(self, indices: list[int], flags: np.ndarray | None = None) -> None:
-        if flags is None:
-            flags = gather([self._read_flags(indices)], f"{self.path} done flags")[0]
-        for index, flag in zip(indices, flags, strict=True):
-            if not flag:
-                raise StoreError(
-                    f"{self.path}: entry {index} ({self.filenames[index]}) was never completed "
-                    "(its image failed, or a run was interrupted); rerun `ocr-targets precompute`"
-                )
+    def require_done(self, indices: Sequence[int], tags: Sequence[int] | None = None) -> None:
+        """Raise NotDone unless each entry of ``indices`` (their done flags ``tags``, read if not
+        given) holds the targets of the image the file list names."""
+        if tags is None:
+            with self._refused(indices):
+                tags = gather([self._read_flags(list(indices))], f"{self.path} done flags")[0]
+            self.require_unchanged()
+        expected = name_tags([self.filenames[index] for index in indices])
+        for index, tag, wanted in zip(indices, tags, expected, strict=True):
+            if tag != wanted:
+                raise NotDone(self.path, index, self.filenames[index], None if tag == 0 else self._holder(int(tag)))
+
+    def _holder(self, tag: int) -> str:
+        """The name of the image whose targets an entry of done flag ``tag`` holds, if in the file list."""
+        found = np.flatnonzero(self._name_tags() == tag)
+        return self.filenames[found[0]] if len(found) else "one not in its file list"
 
     def __getitem__(self, index: int | str) -> Entry:
         """Entry ``index``, or the entry of image file ``index`` (a name, as in the annotation file)."""
+        return self.entry(index)
+
+    def entry(self, index: int | str, maps: bool = True) -> Entry:
+        """Entry ``index`` (or of image file ``index``), read in one call and checked (it holds its
+        own image's targets, the store has not changed since it was opened); ``maps=False``
+        leaves out the maps, 2.8 MB of an entry's 2.9 to decode."""
         index = self._position(index)
-        row = read_rows(self.arrays, [index], f"{self.path} entry {index}")[0]  # with its done flag
-        self._require_done([index], row["done"][None])
-        maps = self._empty_maps()
-        self.decode_maps(row["binary_maps"], row["thresh_map"], maps)
+        names = [name for name in self._entry_arrays() if maps or name not in ("binary_maps", "thresh_map")]
+        row = self.read_entries([index], names)[0]
+        decoded = dict.fromkeys(MAP_DTYPES)
+        if maps:
+            decoded = self._empty_maps()
+            self.decode_maps(row["binary_maps"], row["thresh_map"], decoded)
         height, width, orientation = (int(value) for value in row["image_info"][:3])
         return Entry(
             index=index,
@@ -274,7 +366,7 @@ class TargetStore:
             ignore=[bool(flag) for flag in row["word_ignore"]],
             dropped_points=int(row["image_info"][5]),
             image=row.get("images"),
-            **maps,
+            **decoded,
         )
 
 

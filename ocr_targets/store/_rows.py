@@ -11,7 +11,7 @@ import zarr
 
 from ..geometry import Letterbox
 from ..maps import Targets
-from ._layout import MAX_POINTS, MAX_POLYGONS, POLYGONS, RAGGED_ARRAYS, encode_thresh
+from ._layout import POLYGONS, RAGGED_ARRAYS, encode_thresh, over_capacity
 from ._settings import StoreSettings
 from ._zarr import gather, request, request_entries
 
@@ -55,11 +55,9 @@ class Record:
 
 def _ragged(prefix: str, polygons: list[np.ndarray], dtype: type) -> dict[str, np.ndarray]:
     offsets = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int32)
-    if len(polygons) > MAX_POLYGONS or offsets[-1] > MAX_POINTS:
-        raise ValueError(
-            f"{len(polygons)} {prefix} polygons of {offsets[-1]} points exceed the store's capacity "
-            f"({MAX_POLYGONS} polygons, {MAX_POINTS} points per image)"
-        )
+    problem = over_capacity(prefix, len(polygons), int(offsets[-1]))
+    if problem:
+        raise ValueError(problem)
     points = [np.asarray(p).reshape(-1, 2) for p in polygons]
     coords = np.concatenate(points).astype(dtype) if points else np.zeros((0, 2), dtype=dtype)
     return {f"{prefix}_offsets": offsets, f"{prefix}_coords": coords}

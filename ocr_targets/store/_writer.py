@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,11 +27,11 @@ import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array
 
-from ..location import STORAGE_ERRORS, Location
-from ._blocks import missing_objects
-from ._errors import StoreError
-from ._files import FILENAMES, STAGING, Foreign, read_attributes
-from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, thresh_tolerance
+from ..location import STORAGE_ERRORS, Location, storage_problem
+from ._blocks import missing_objects, unreadable_objects
+from ._errors import StoreError, Unowned, Unreadable
+from ._files import FILENAMES, GENERATION, STAGING, Foreign, read_attributes, renew_generation
+from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, name_tags, thresh_tolerance
 from ._lock import LOCK, StoreLock, now
 from ._rows import read_rows
 from ._settings import StoreSettings
@@ -92,6 +93,10 @@ class StoreWriter:
                 raise StoreError(f"{store}: exists, is not empty and is not a zarr store; choose another --out")
         if stored is not None and not overwrite:
             _check_compatible(store, stored, settings)
+        if stored is not None and overwrite:
+            unowned = _unowned(store)
+            if unowned:
+                raise Unowned(str(store), unowned)
         try:
             store.fs.makedirs(store.path, exist_ok=True)
         except OSError as error:
@@ -100,8 +105,11 @@ class StoreWriter:
         try:
             (store / STAGING).delete(recursive=True)  # what a killed run left half done
             fresh = stored is None or overwrite
+            if stored is not None and overwrite:
+                renew_generation(store)  # readers of the old store refuse their next read from now on
             for child in _children(store) if fresh else _killed_writes(store):
-                (store / child).delete(recursive=True)
+                if child != GENERATION:
+                    (store / child).delete(recursive=True)
             group = open_group(store, "a")
             (_create_arrays if fresh else _check_arrays)(group, settings.layout, settings.block)
             attributes = {
@@ -152,7 +160,7 @@ class StoreWriter:
                     values.append(gather([request(hashes, part)], f"{self.location} content_hash")[0])
                 except StoreError as error:
                     values.append(np.zeros((0, 32), dtype=np.uint8))
-                    self.unreadable.append((int(flags[part].sum()), str(error)))
+                    self.unreadable.append((int(np.count_nonzero(flags[part])), str(error)))
                     flags[part] = 0
         for part, value in zip(parts, values, strict=True):
             digests[part][: len(value)] = value
@@ -166,9 +174,18 @@ class StoreWriter:
             (self.location / chunk_prefix("done")).delete(recursive=True)
             return np.zeros(self.count, dtype=np.uint8)
 
+    def held(self) -> int | None:
+        """How many entries the store holds done now (as ``info`` counts them), None if the flags
+        cannot be read."""
+        try:
+            return int(np.count_nonzero(gather([request(self.done, slice(None))], f"{self.location} done flags")[0]))
+        except (StoreError, *STORAGE_ERRORS):
+            return None
+
     def damage(self, index: int) -> str | None:
         """What is wrong with held entry ``index`` (an object missing, or one that fails its
-        checksum), or None: the full check ``precompute --recheck`` makes of what it keeps."""
+        checksum), or None: the full check ``precompute --recheck`` makes of what it keeps. An
+        object the storage refuses is no damage a recompute repairs: Unreadable names it."""
         missing = missing_objects(self.location, self.arrays, index, self.block)
         if missing:
             return f"{missing[0]}: object missing"
@@ -176,6 +193,13 @@ class StoreWriter:
             read_rows(self.arrays, [index], f"{self.location} entry {index}")
         except StoreError as error:
             return str(error)
+        except STORAGE_ERRORS as error:
+            problems = unreadable_objects(self.location, self.arrays, index, self.block)
+            raise Unreadable(
+                str(self.location),
+                f"entry {index}, which --recheck does not recompute but needs to read; fix that, then rerun",
+                problems or [storage_problem(error, self.location)],
+            ) from error
         return None
 
     def arrange(self, rewrite: Iterable[int], sources: Iterable[int], invalid: Iterable[int]) -> None:
@@ -195,26 +219,38 @@ class StoreWriter:
                     if (self.location / shards).exists():
                         (self.location / shards).copy_to(staging / shards)
         before = self._flags()
-        flags = before.copy()
+        kept = before != 0
         for start in {b * block for b in rewrite}:
-            flags[start : start + block] = 0
-        flags[[index for index in invalid if index < len(flags)]] = 0
-        flags[count:] = 0  # entries cut now must not come back as done if the store grows again
-        if not np.array_equal(flags, before):
-            self.done[:] = flags
+            kept[start : start + block] = False
+        kept[[index for index in invalid if index < len(kept)]] = False
+        kept[count:] = False  # entries cut now must not come back as done if the store grows again
+        # an entry kept in place holds the same content at the same index, under its name of now
+        shared = min(count, len(kept))
+        tags = np.zeros_like(before)
+        tags[:shared] = np.where(kept[:shared], name_tags(self.filenames[:shared]), 0)
+        names = json.dumps(self.filenames).encode()
+        renamed = not (self.location / FILENAMES).exists() or (self.location / FILENAMES).read_bytes() != names
+        changes = bool(rewrite) or renamed or count != self.count or not np.array_equal(tags, before)
+        if changes:  # before anything changes, and once all is laid out (a reader may open in between)
+            renew_generation(self.location)
+        if not np.array_equal(tags, before):
+            self.done[:] = tags
         if count != self.count:  # zarr deletes the shards it cuts
             resizes = [
                 array.async_array.resize((count, *array.shape[1:])) for array in [*self.arrays.values(), self.done]
             ]
             gather(resizes, f"{self.location}: resizing the arrays")
-        names = json.dumps(self.filenames).encode()
-        if not (self.location / FILENAMES).exists() or (self.location / FILENAMES).read_bytes() != names:
+        if renamed:
             (self.location / FILENAMES).write_bytes(names)
         self.group.update_attributes({"ocr_targets": self.attributes})
+        if changes:
+            renew_generation(self.location)
 
-    def mark_done(self, start: int, flags: Sequence[int]) -> None:
-        """Set the done flags of the entries ``start ..`` of a block its task has written."""
-        self.done[start : start + len(flags)] = np.asarray(flags, dtype=np.uint8)
+    def mark_done(self, start: int, flags: Sequence[bool]) -> None:
+        """Mark done the entries ``start ..`` of a block its task has written (``flags``: which):
+        each with the tag of its image's name."""
+        tags = name_tags(self.filenames[start : start + len(flags)])
+        self.done[start : start + len(flags)] = np.where(np.asarray(flags, dtype=bool), tags, 0)
 
     def close(self) -> None:
         """Release the lock. Staging copies that cannot be deleted now are left for the next run,
@@ -237,7 +273,7 @@ def _create_arrays(group: zarr.Group, specs: dict[str, ArraySpec], block: int) -
         for name, spec in specs.items()
     ] + [
         create_array(
-            group.store, name="done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint8", fill_value=0,
+            group.store, name="done", shape=(0,), chunks=(DONE_CHUNK,), dtype="uint32", fill_value=0,
             compressors=compressors("done"),
         )
     ]  # fmt: skip
@@ -266,7 +302,7 @@ def _children(store: Location) -> list[str]:
 def _own(children: list[str], arrays: set[str]) -> bool:
     """Whether ``children`` of a bare zarr group are what a first run leaves that stopped before
     it wrote the group's attributes: the arrays, the done flags, the file list, leftovers."""
-    names = arrays | {"done", FILENAMES, "zarr.json"}
+    names = arrays | {"done", FILENAMES, GENERATION, "zarr.json"}
     return all(child in names or _leftover(child) for child in children)
 
 
@@ -274,6 +310,30 @@ def _leftover(child: str) -> bool:
     """Whether a store's child is what a write or a job cut short leaves: staging copies,
     temporary files, a lock's temporary copy."""
     return child == STAGING or child.endswith(PARTIAL) or child.startswith(f"{LOCK}.")
+
+
+_CHUNK = re.compile(r"c(/\d+)*")  # an array's chunk folders and keys
+
+
+def _unowned(store: Location) -> list[str]:
+    """What under ``store`` no store wrote, which ``--overwrite`` must not delete: anything but
+    the root's objects (metadata, file list, generation, lock), leftovers of killed writes, the
+    staging copies, and arrays (a folder with a ``zarr.json``, holding only that and its chunks,
+    of this layout or an older one). A folder of the user's is named, not what it holds."""
+    root = store.path.rstrip("/") + "/"
+    found = [path.removeprefix(root) for path in store.fs.find(store.path, withdirs=True) if path.startswith(root)]
+    arrays = {path.split("/")[0] for path in found if path.count("/") == 1 and path.endswith("/zarr.json")}
+
+    def owned(path: str) -> bool:
+        top, _, rest = path.partition("/")
+        if top in arrays:
+            return rest in ("", "zarr.json") or bool(_CHUNK.fullmatch(rest)) or rest.endswith(PARTIAL)
+        if rest:
+            return top == STAGING
+        return top in ("zarr.json", FILENAMES, GENERATION, LOCK) or _leftover(top)
+
+    unowned = {path for path in found if path and not owned(path)}
+    return sorted(path for path in unowned if path.rpartition("/")[0] not in unowned)  # a folder, not all it holds
 
 
 def _killed_writes(store: Location) -> list[str]:

@@ -116,6 +116,16 @@ def request(array: zarr.Array, selection: Any) -> Coroutine:
     return array.async_array.getitem(selection)
 
 
+def request_object(store: Store, key: str) -> Coroutine:
+    """A read of the whole object ``key`` of ``store`` (None where there is none), for :func:`gather`."""
+
+    async def read() -> bytes | None:
+        found = await store.get(key, default_buffer_prototype())
+        return None if found is None else found.to_bytes()
+
+    return read()
+
+
 def request_entries(array: zarr.Array, indices: Sequence[int], length: int | None = None) -> Coroutine:
     """A read of whole entries ``indices`` of ``array``, in that order, as one (len(indices), ...)
     array (of a ragged array, the first ``length`` values along axis 1, at most one run), for
