@@ -1,9 +1,10 @@
 """The batch tensors a collate hands the model: their keys, shapes and dtypes, in one place.
 
-``prob_maps`` and ``thresh_maps`` are float32 (B, 1, H, W) as in the baseline (a compact batch
-keeps ``prob_maps`` as its 0/1 uint8); the DB-style ``prob_masks`` and ``thresh_masks`` are
-uint8 (B, H, W). Each item's maps are written straight into views of these tensors, by the
-collate or, for a batch read from a store at once, by the dataset: no per-item arrays to stack.
+Each map of :data:`ocr_targets.arrays.MAPS` under its batch key: ``prob_maps`` and
+``thresh_maps`` float32 (B, 1, H, W) as in the baseline (a compact batch keeps ``prob_maps`` as
+its 0/1 uint8), the DB-style ``prob_masks`` and ``thresh_masks`` uint8 (B, H, W). Each item's
+maps are written straight into views of these tensors, by the collate or, for a batch read
+from a store at once, by the dataset: no per-item arrays to stack.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._torch import torch
+from .arrays import MAPS
 
-# batch key -> (the item's name for its map, whether it has the (1,) channel axis, dtype)
-TARGETS = {
-    "prob_maps": ("prob_map", True, torch.float32),
-    "thresh_maps": ("thresh_map", True, torch.float32),
-    "prob_masks": ("prob_mask", False, torch.uint8),
-    "thresh_masks": ("thresh_mask", False, torch.uint8),
-}
+_DTYPES = {np.float32: torch.float32, np.uint8: torch.uint8}
 
 
 def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -34,20 +30,22 @@ def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 
 def target_tensors(count: int, height: int, width: int, compact: bool = False) -> dict[str, torch.Tensor]:
-    """Empty target tensors of a batch (compact: the 0/1 probability map as uint8)."""
+    """Empty target tensors of a batch, by batch key (compact: the 0/1 maps as uint8, which
+    :func:`~ocr_targets.dataset.expand_batch` makes float32)."""
     tensors = {}
-    for key, (_, channel, dtype) in TARGETS.items():
-        dtype = torch.uint8 if compact and key == "prob_maps" else dtype
-        tensors[key] = batch_tensor((count, 1, height, width) if channel else (count, height, width), dtype)
+    for spec in MAPS:
+        dtype = torch.uint8 if compact and spec.binary else _DTYPES[spec.dtype]
+        shape = (count, 1, height, width) if spec.channel else (count, height, width)
+        tensors[spec.batch_key] = batch_tensor(shape, dtype)
     return tensors
 
 
 def item_maps(tensors: dict[str, torch.Tensor], index: int) -> dict[str, np.ndarray]:
     """Item ``index``'s maps in the batch, as (H, W) numpy views by the item's names (``prob_map``, ...)."""
     views = {}
-    for key, tensor in tensors.items():
-        height, width = tensor.shape[-2:]
-        views[TARGETS[key][0]] = tensor[index].reshape(height, width).numpy()
+    for spec in MAPS:
+        tensor = tensors[spec.batch_key]
+        views[spec.name] = tensor[index].reshape(tensor.shape[-2:]).numpy()
     return views
 
 

@@ -176,7 +176,7 @@ class StoreCollate(_Collate):
             isinstance(batch, StoredBatch)
             and batch.store.path == self.store.path
             and batch.store.generation == self.store.generation  # else matched, and this handle's read refuses
-            and (batch.targets["prob_maps"].dtype == torch.uint8) == self.compact
+            and batch.compact == self.compact
         )
 
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:

@@ -14,10 +14,12 @@ import numba
 import numpy as np
 
 from ._torch import torch
+from .arrays import MAPS
 from .batch import batch_tensor, item_maps, target_tensors
 from .geometry import quarter_turn
 from .images import load_sample
 from .store import StoreError, TargetStore, open_store
+from .store._layout import MAP_ARRAYS
 from .store._rows import split
 from .ufo import ImageAnnotation, parse_entry, read_ufo
 
@@ -149,7 +151,7 @@ class StoreDataset(torch.utils.data.Dataset):
                 np.copyto(images[position].numpy(), row["images"].transpose(2, 0, 1))
             else:
                 self.normalize.planar(row["images"], images[position].numpy())
-            self.store.decode_maps(row["binary_maps"], row["thresh_map"], item_maps(targets, position))
+            self.store.decode_maps(row, item_maps(targets, position))
 
         if len(rows) > 1 and torch.utils.data.get_worker_info() is None:  # workers: their parallelism is theirs
             self._threads = self._threads or ThreadPoolExecutor(os.cpu_count() or 1)
@@ -173,21 +175,22 @@ class StoreDataset(torch.utils.data.Dataset):
                     [bool(flag) for flag in row["word_ignore"]],
                 )
             )
-        return StoredBatch(items, self.store, images, targets)
+        return StoredBatch(items, self.store, images, targets, self.compact)
 
 
 # What a batch of StoreDataset items reads of each entry.
-_ITEM_ARRAYS = ("images", "binary_maps", "thresh_map", "image_info", "matrices", "word_offsets", "word_coords",
-                "word_ignore")  # fmt: skip
+_ITEM_ARRAYS = ("images", *MAP_ARRAYS, "image_info", "matrices", "word_offsets", "word_coords", "word_ignore")
 
 
 class StoredBatch(list):
     """Items read from a store together, with the batch tensors their images and maps are views
     of: a collate of the same store takes these tensors as the batch's, with no copy."""
 
-    def __init__(self, items: list[dict], store: TargetStore, images: torch.Tensor, targets: dict) -> None:
+    def __init__(
+        self, items: list[dict], store: TargetStore, images: torch.Tensor, targets: dict, compact: bool
+    ) -> None:
         super().__init__(items)
-        self.store, self.images, self.targets = store, images, targets
+        self.store, self.images, self.targets, self.compact = store, images, targets, compact
 
 
 def baseline_words(entry: dict) -> list[np.ndarray] | None:
@@ -282,8 +285,9 @@ def expand_batch(batch: dict, mean: Sequence[float] = MEAN, std: Sequence[float]
             table = table.to(images.device)
             expanded = torch.stack([table[channel][images[:, channel].long()] for channel in range(3)], dim=1)
         batch["images"] = expanded
-    if "prob_maps" in batch:
-        batch["prob_maps"] = batch["prob_maps"].float()
+    for spec in MAPS:
+        if spec.binary and spec.dtype == np.float32 and spec.batch_key in batch:
+            batch[spec.batch_key] = batch[spec.batch_key].float()
     return batch
 
 

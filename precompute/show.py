@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ocr_targets.arrays import MAPS, MapSpec
 from ocr_targets.images import load_sample
 from ocr_targets.location import Location
 from ocr_targets.store import Entry, TargetStore, open_store
@@ -39,12 +40,9 @@ def show(path: Location, image: str, out: Path, images: Location | None = None) 
     store = open_store(path)
     entry = store[_index(store, image)]
     picture = _image(store, entry, images)
-    panels = [
-        ("image: words (green), ignored (orange), shrunk (red)", _outlined(picture, entry)),
-        ("probability map (red: out of its mask)", _masked(entry.prob_map, entry.prob_mask)),
-        (f"threshold map {store.config.thresh_min} to {store.config.thresh_max}", _thresh(store, entry)),
-        ("threshold mask", _gray(entry.thresh_mask)),
-    ]
+    panels = [("image: words (green), ignored (orange), shrunk (red)", _outlined(picture, entry))]
+    scale = f" {store.config.thresh_min} to {store.config.thresh_max}"  # a float map's colours
+    panels += [(spec.panel + ("" if spec.binary else scale), _panel(store, entry, spec)) for spec in MAPS if spec.panel]
     titled = [_titled(title, panel) for title, panel in panels]
     gap = np.full((titled[0].shape[0], GAP, 3), 255, dtype=np.uint8)
     strip = np.concatenate([part for panel in titled for part in (panel, gap)][:-1], axis=1)
@@ -85,20 +83,18 @@ def _outlined(image: np.ndarray, entry: Entry) -> np.ndarray:
     return picture
 
 
-def _gray(values: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor((values * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-
-
-def _masked(prob_map: np.ndarray, prob_mask: np.ndarray) -> np.ndarray:
-    panel = _gray(prob_map)
-    panel[prob_mask == 0] = MASKED
+def _panel(store: TargetStore, entry: Entry, spec: MapSpec) -> np.ndarray:
+    """A 0/1 map in gray (red where the map it is masked by is 0); a float map in viridis over
+    the threshold range."""
+    values = getattr(entry, spec.name)
+    if not spec.binary:
+        low, high = store.config.thresh_min, store.config.thresh_max
+        scaled = np.clip((values - low) / (high - low) * 255, 0, 255).astype(np.uint8)
+        return cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS)
+    panel = cv2.cvtColor((values * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    if spec.masked_by:
+        panel[getattr(entry, spec.masked_by) == 0] = MASKED
     return panel
-
-
-def _thresh(store: TargetStore, entry: Entry) -> np.ndarray:
-    low, high = store.config.thresh_min, store.config.thresh_max
-    scaled = np.clip((entry.thresh_map - low) / (high - low) * 255, 0, 255).astype(np.uint8)
-    return cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS)
 
 
 def _titled(title: str, panel: np.ndarray) -> np.ndarray:

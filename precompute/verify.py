@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from ocr_targets import reference_targets
+from ocr_targets import arrays, reference_targets
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
@@ -18,7 +18,7 @@ from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
 from .progress import progress as progress_of
 
-MAPS = ("prob_map", "thresh_map", "prob_mask", "thresh_mask")
+MAPS = tuple(spec.name for spec in arrays.MAPS if spec.verified)
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
     for map_name in MAPS:
         stored, computed = getattr(entry, map_name), getattr(expected, map_name)
         check.differences[map_name] = float(np.abs(stored.astype(np.float64) - computed).max())
-    tolerance = {"thresh_map": store.attrs["thresh_tolerance"]}
+    tolerance = dict.fromkeys(arrays.FLOAT_MAPS, store.attrs["thresh_tolerance"])  # as --thresh-dtype stores them
     differing = [m for m in MAPS if check.differences[m] > tolerance.get(m, 0.0)]
     if differing:
         check.problems.append("differs: " + ", ".join(differing))

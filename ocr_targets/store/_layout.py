@@ -46,11 +46,11 @@ from typing import NamedTuple
 import numpy as np
 from zarr.codecs import BloscCodec, ZstdCodec
 
+from ..arrays import BINARY_MAPS, FLOAT_MAPS
 from ..config import TargetConfig
 
 SCHEMA_VERSION = 6
-BINARY_MAPS = ("prob_map", "prob_mask", "thresh_mask")  # the channels of binary_maps
-MAP_DTYPES = {"prob_map": np.float32, "thresh_map": np.float32, "prob_mask": np.uint8, "thresh_mask": np.uint8}
+MAP_ARRAYS = ("binary_maps", *FLOAT_MAPS)  # the arrays that hold the maps (arrays.MAPS)
 THRESH_DTYPES = ("float32", "float16", "uint8")
 DEFAULT_BLOCK = 64
 DONE_CHUNK = 65536
@@ -83,8 +83,8 @@ def layout(size: int, thresh_dtype: str, with_images: bool) -> dict[str, ArraySp
     """Every sharded array of a store."""
     offsets, points = (MAX_POLYGONS + 1,), (MAX_POINTS, 2)
     arrays = {
-        "binary_maps": ArraySpec((3, size, size), "uint8"),
-        "thresh_map": ArraySpec((size, size), thresh_dtype),
+        "binary_maps": ArraySpec((len(BINARY_MAPS), size, size), "uint8"),
+        **{name: ArraySpec((size, size), thresh_dtype) for name in FLOAT_MAPS},
         "matrices": ArraySpec((2, 3, 3), "float64"),
         "image_info": ArraySpec((6,), "int32"),
         "content_hash": ArraySpec((32,), "uint8"),
@@ -116,7 +116,7 @@ def compressors(name: str) -> list[BloscCodec | ZstdCodec]:
     """
     if name == "binary_maps":
         return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), ZstdCodec(level=1, checksum=True)]
-    if name == "thresh_map":
+    if name in FLOAT_MAPS:
         return [ZstdCodec(level=-3, checksum=True)]
     return [ZstdCodec(level=ZSTD_LEVEL, checksum=True)]
 

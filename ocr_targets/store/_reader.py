@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from ..arrays import BINARY_MAPS, FLOAT_MAPS, MAPS
 from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._blocks import missing_objects, refusal, unreadable_objects
 from ._errors import Changed, NotDone, StoreError, Unreadable
 from ._files import FILENAMES, GENERATION, Foreign, read_attributes, read_generation
-from ._layout import BINARY_MAPS, DONE_CHUNK, MAP_DTYPES, SCHEMA_VERSION, decode_thresh, name_tags
+from ._layout import DONE_CHUNK, MAP_ARRAYS, SCHEMA_VERSION, decode_thresh, name_tags
 from ._lock import describe, held
 from ._rows import read_rows, split
 from ._settings import StoreSettings
@@ -288,30 +289,32 @@ class TargetStore:
         return maps
 
     def _empty_maps(self) -> dict[str, np.ndarray]:
-        return {name: np.empty((self.size, self.size), dtype=dtype) for name, dtype in MAP_DTYPES.items()}
+        return {spec.name: np.empty((self.size, self.size), dtype=spec.dtype) for spec in MAPS}
 
-    def decode_maps(self, binary: np.ndarray, thresh: np.ndarray, maps: dict[str, np.ndarray]) -> None:
-        """Stored ``binary_maps`` and ``thresh_map`` rows into ``maps`` (arrays of MAP_DTYPES)."""
+    def decode_maps(self, row: dict[str, np.ndarray], maps: dict[str, np.ndarray]) -> None:
+        """An entry's stored map arrays (MAP_ARRAYS of ``row``) into ``maps`` (arrays of each map's dtype)."""
         for channel, name in enumerate(BINARY_MAPS):
-            np.copyto(maps[name], binary[channel])
-        maps["thresh_map"][...] = thresh if thresh.dtype == np.float32 else decode_thresh(thresh, self.config)
+            np.copyto(maps[name], row["binary_maps"][channel])
+        for name in FLOAT_MAPS:
+            stored = row[name]
+            maps[name][...] = stored if stored.dtype == np.float32 else decode_thresh(stored, self.config)
 
     def read_maps_into(self, indices: list[int], out: list[dict[str, np.ndarray]], checked: bool = False) -> None:
-        """Decode the maps of entries ``indices`` into ``out`` (one dict of MAP_DTYPES arrays per
-        entry, e.g. slices of a batch), fetching every chunk of the batch at once.
+        """Decode the maps of entries ``indices`` into ``out`` (one dict of arrays per entry, by map
+        name, e.g. slices of a batch), fetching every chunk of the batch at once.
 
         ``checked=True`` skips the done flags, for callers that checked every flag once.
         """
         indices = [self._position(index) for index in indices]
-        reads = [request_entries(self.arrays[name], indices) for name in ("binary_maps", "thresh_map")]
+        reads = [request_entries(self.arrays[name], indices) for name in MAP_ARRAYS]
         with self._refused(indices):
             values = gather([*reads, *([] if checked else [self._read_flags(indices)])], self._what(indices))
         self.require_unchanged()
-        binary, thresh = values[:2]
         if not checked:  # the flags were read with the maps: on object storage, one round trip for both
-            self.require_done(indices, values[2])
+            self.require_done(indices, values[-1])
         for position, maps in enumerate(out):
-            self.decode_maps(binary[position], thresh[position], maps)
+            stored = zip(MAP_ARRAYS, values[: len(MAP_ARRAYS)], strict=True)
+            self.decode_maps({name: value[position] for name, value in stored}, maps)
 
     def _what(self, indices: list[int]) -> str:
         return f"{self.path} entry {indices[0]}" if len(indices) == 1 else f"{self.path} entries {indices}"
@@ -346,12 +349,12 @@ class TargetStore:
         own image's targets, the store has not changed since it was opened); ``maps=False``
         leaves out the maps, 2.8 MB of an entry's 2.9 to decode."""
         index = self._position(index)
-        names = [name for name in self._entry_arrays() if maps or name not in ("binary_maps", "thresh_map")]
+        names = [name for name in self._entry_arrays() if maps or name not in MAP_ARRAYS]
         row = self.read_entries([index], names)[0]
-        decoded = dict.fromkeys(MAP_DTYPES)
+        decoded = dict.fromkeys(spec.name for spec in MAPS)
         if maps:
             decoded = self._empty_maps()
-            self.decode_maps(row["binary_maps"], row["thresh_map"], decoded)
+            self.decode_maps(row, decoded)
         height, width, orientation = (int(value) for value in row["image_info"][:3])
         return Entry(
             index=index,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import zarr
 
+from ..arrays import BINARY_MAPS, FLOAT_MAPS
 from ..geometry import Letterbox
 from ..maps import Targets
 from ._layout import POLYGONS, RAGGED_ARRAYS, encode_thresh, over_capacity
@@ -37,8 +38,11 @@ class Record:
         targets, letterbox = self.targets, self.letterbox
         info = [*letterbox.original_size, self.orientation, len(targets.shrunk_polygons), len(self.words)]
         row = {
-            "binary_maps": np.stack([targets.prob_map.astype(np.uint8), targets.prob_mask, targets.thresh_mask]),
-            "thresh_map": encode_thresh(targets.thresh_map, settings.thresh_dtype, settings.config),
+            "binary_maps": np.stack([getattr(targets, name).astype(np.uint8) for name in BINARY_MAPS]),
+            **{
+                name: encode_thresh(getattr(targets, name), settings.thresh_dtype, settings.config)
+                for name in FLOAT_MAPS
+            },
             "matrices": np.stack([letterbox.matrix, letterbox.inverse_matrix]),
             "image_info": np.array([*info, self.dropped_points], dtype=np.int32),
             "content_hash": np.frombuffer(bytes.fromhex(self.content_hash), dtype=np.uint8),

@@ -27,11 +27,12 @@ import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array
 
+from ..arrays import BINARY_MAPS
 from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._blocks import missing_objects, unreadable_objects
 from ._errors import StoreError, Unowned, Unreadable
 from ._files import FILENAMES, GENERATION, STAGING, Foreign, read_attributes, renew_generation
-from ._layout import BINARY_MAPS, DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, name_tags, thresh_tolerance
+from ._layout import DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, name_tags, thresh_tolerance
 from ._lock import LOCK, StoreLock, now
 from ._rows import read_rows
 from ._settings import StoreSettings
