@@ -11,14 +11,10 @@ from .ufo import ImageAnnotation
 
 
 def settings_digest(settings: StoreSettings) -> str:
-    """What is the same for every image and shapes its targets: parameters, geometry, algorithm
-    version (not how the store keeps them: dtype, images, block)."""
-    shaping = {
-        "algorithm": ALGORITHM_VERSION,
-        "config": settings.config.to_dict(),
-        "size": settings.size,
-        "pad": settings.pad,
-    }
+    """What is the same for every image and shapes its targets: the settings that shape them
+    (:meth:`StoreSettings.shaping`: parameters, geometry) and the algorithm version, not how the
+    store keeps them (dtype, images, block)."""
+    shaping = {"algorithm": ALGORITHM_VERSION, **settings.shaping()}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 

@@ -2,38 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from ..config import ALGORITHM_VERSION, TargetConfig
+from ._errors import StoreError
 from ._layout import DEFAULT_BLOCK, ArraySpec, layout
 
 # Measured: a process at --block 64, --size 640 holds about 700 MB (27 bytes a pixel of its block).
 PROCESS_BYTES_PER_PIXEL = 28
 
 
+def _shapes(default: Any = MISSING, factory: Any = MISSING) -> Any:
+    """A setting that shapes the targets: it enters every content hash (:meth:`StoreSettings.shaping`)."""
+    return field(default=default, default_factory=factory, metadata={"shapes": True})
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     """The settings fixed when a store is made. A new setting is a field here (and, to be
     chosen on the command line, an option): the store records it, the writer refuses a run
-    that asks for another value, and every reader gets it back."""
+    that asks for another value, and every reader gets it back. A setting that shapes the
+    targets is declared with ``_shapes``: it enters every content hash, by construction; the
+    others say only how the store keeps the targets."""
 
-    config: TargetConfig = field(default_factory=TargetConfig)
-    size: int = 640  # the side of the square targets
-    pad: str = "center"  # where the resized image sits in the square (geometry.PAD_MODES)
+    config: TargetConfig = _shapes(factory=TargetConfig)
+    size: int = _shapes(640)  # the side of the square targets
+    pad: str = _shapes("center")  # where the resized image sits in the square (geometry.PAD_MODES)
     thresh_dtype: str = "float32"  # how the threshold map is stored (_layout.THRESH_DTYPES)
     with_images: bool = False  # whether the store holds the transformed images too
     block: int = DEFAULT_BLOCK  # images per shard, and per task of the job
 
+    def shaping(self) -> dict[str, Any]:
+        """The settings that shape the targets, as recorded (what a content hash covers)."""
+        return {item.name: _recorded(getattr(self, item.name)) for item in fields(self) if item.metadata.get("shapes")}
+
     def to_dict(self) -> dict[str, Any]:
         """As the store's root attributes hold them (with the algorithm version that wrote it)."""
-        values = {item.name: getattr(self, item.name) for item in fields(self)}
-        return {**values, "config": self.config.to_dict(), "algorithm_version": ALGORITHM_VERSION}
+        values = {item.name: _recorded(getattr(self, item.name)) for item in fields(self)}
+        return {**values, "algorithm_version": ALGORITHM_VERSION}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StoreSettings:
-        known = {item.name for item in fields(cls)} - {"config"}
-        return cls(TargetConfig(**values["config"]), **{name: values[name] for name in known})
+        """The settings a store recorded. A storage setting it lacks (a store made before that
+        setting existed) takes its default; a missing setting that shapes the targets is a
+        StoreError, since a default could describe other targets than the ones stored."""
+        found = {}
+        for item in fields(cls):
+            if item.name in values:
+                found[item.name] = values[item.name]
+            elif item.metadata.get("shapes"):
+                raise StoreError(
+                    f"the store records no {item.name!r} setting: made by an older ocr-targets; "
+                    "rebuild it with `ocr-targets precompute --overwrite`"
+                )
+        if "config" in found:
+            found["config"] = TargetConfig(**found["config"])
+        return cls(**found)
 
     @property
     def layout(self) -> dict[str, ArraySpec]:
@@ -51,3 +76,7 @@ class StoreSettings:
     def block_bytes(self) -> int:
         """A block's threshold maps as float32: the largest array a task fills and zarrs copies."""
         return self.block * self.size**2 * 4
+
+
+def _recorded(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, TargetConfig) else value

@@ -1,0 +1,31 @@
+"""StoreSettings: what shapes the targets enters the content hash, by construction; what an older store lacks."""
+
+import dataclasses
+
+import pytest
+
+from ocr_targets import TargetConfig
+from ocr_targets.hashing import settings_digest
+from ocr_targets.store import StoreError, StoreSettings
+
+OTHER = {"config": TargetConfig(shrink_ratio=0.5), "size": 512, "pad": "top-left", "thresh_dtype": "uint8",
+         "with_images": True, "block": 8}  # fmt: skip
+
+
+def test_every_setting_is_either_shaping_or_storage_and_only_shaping_ones_change_the_digest():
+    default = StoreSettings()
+    shaping = set(default.shaping())
+    assert shaping == {"config", "size", "pad"}
+    assert set(OTHER) == {item.name for item in dataclasses.fields(StoreSettings)}
+    for name, value in OTHER.items():
+        changed = settings_digest(dataclasses.replace(default, **{name: value})) != settings_digest(default)
+        assert changed == (name in shaping), name
+
+
+def test_a_store_without_a_storage_setting_gets_its_default_without_a_shaping_one_is_refused():
+    recorded = StoreSettings(**OTHER).to_dict()
+    assert StoreSettings.from_dict(recorded) == StoreSettings(**OTHER)
+    older = {key: value for key, value in recorded.items() if key != "block"}
+    assert StoreSettings.from_dict(older).block == StoreSettings().block
+    with pytest.raises(StoreError, match="records no 'pad' setting: made by an older ocr-targets; rebuild it"):
+        StoreSettings.from_dict({key: value for key, value in recorded.items() if key != "pad"})
