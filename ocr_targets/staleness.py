@@ -124,6 +124,10 @@ def _require_fresh(store: TargetStore, fresh: list[bool], fix: str) -> None:
         if never:
             were = "was" if len(never) == 1 else "were"
             parts.append(f"{len(never)} {were} never completed (image failed, or run interrupted: {_some(never)})")
+            fix += (  # a rerun finishes an interrupted run, not an image that fails: say the ways out
+                f"; an image that failed ({store.path}.failures.json says why) fails again until it is mended or "
+                "dropped from the annotation file, or pass check=False to serve the other entries"
+            )
         if stale:
             are = "is" if len(stale) == 1 else "are"
             parts.append(f"{len(stale)} {are} stale (image or words changed since precompute: {_some(stale)})")

@@ -16,7 +16,7 @@ from ocr_targets.ufo import parse_entry, read_ufo
 from .errors import CommandError
 
 GAP, TITLE = 8, 32  # pixels between panels, and of each panel's title bar
-WORD, IGNORED, SHRUNK = (0, 200, 0), (0, 165, 255), (0, 0, 255)  # BGR: green, orange, red
+WORD, IGNORED, SHRUNK, HALO = (0, 200, 0), (0, 165, 255), (0, 0, 255), (255, 255, 255)  # BGR: green, orange, red
 MASKED = np.array([40, 40, 200], dtype=np.uint8)  # BGR: pixels the mask leaves out of the loss, red
 
 
@@ -79,6 +79,7 @@ def _outlined(image: np.ndarray, entry: Entry) -> np.ndarray:
     picture = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     for word, ignored in zip(entry.words, entry.ignore, strict=True):
         cv2.polylines(picture, [word.astype(np.int32)], True, IGNORED if ignored else WORD, 2 if ignored else 1)
+    cv2.polylines(picture, entry.shrunk_polygons, True, HALO, 3)  # a light edge: red alone vanishes over dark ink
     cv2.polylines(picture, entry.shrunk_polygons, True, SHRUNK, 1)
     return picture
 

@@ -332,3 +332,22 @@ def test_a_changed_annotation_file_is_checked_word_by_word(made_store):
     annotations.write_text(json.dumps(document, indent=2))  # other bytes, the same words: fresh
     StoreCollate(out)
     StoreCollate(out, UFODataset(images, annotations))
+
+
+def test_a_store_with_a_failed_image_names_the_ways_out_not_a_rerun_alone(dataset, tmp_path):
+    """A rerun fails the same image again: the message says to mend or drop it, or not to check."""
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    (images / "icdar2015_img_2.jpg").write_bytes(b"not a jpeg")
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--jobs", "1", "--quiet"]) == 1  # fmt: skip
+    with pytest.raises(StoreError) as raised:
+        StoreCollate(out)
+    message = str(raised.value)
+    assert "1 was never completed (image failed, or run interrupted: icdar2015_img_2.jpg)" in message
+    assert f"{out}.failures.json says why) fails again until it is mended or dropped" in message
+    assert "or pass check=False to serve the other entries" in message
+    collate = StoreCollate(out, check=False)
+    data = UFODataset(images, annotations)
+    collate([data[0]])
+    assert collate.this_epoch[:3] == (1, 0, 0)

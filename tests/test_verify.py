@@ -221,3 +221,13 @@ def test_swapped_images_are_stale_and_verify_says_to_rerun_precompute(made_store
         "2 stale entries: their image or words changed since precompute (even where the maps still match); "
         "rerun `ocr-targets precompute` with the same --images, --annotations and --out to update them" in output
     )
+
+
+def test_shrunk_polygons_stay_visible_over_dark_ink(made_store, tmp_path, monkeypatch):
+    _, _, out = made_store
+    monkeypatch.setattr("precompute.show._image", lambda store, entry, images: np.zeros((640, 640, 3), np.uint8))
+    picture = tmp_path / "show.png"
+    assert main(["show", str(out), "wildreceipt_1.jpeg", "--out", str(picture)]) == 0
+    panel = cv2.imread(str(picture))[32:, :640]
+    red, white = (panel == (0, 0, 255)).all(axis=2), (panel == 255).all(axis=2)
+    assert red.sum() > 100 and white.sum() > red.sum()  # each red line on a light edge
