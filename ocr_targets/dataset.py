@@ -21,7 +21,7 @@ from .images import load_sample
 from .store import StoreError, TargetStore, open_store
 from .store._layout import MAP_ARRAYS
 from .store._rows import split
-from .ufo import ImageAnnotation, parse_entry, read_ufo
+from .ufo import ImageAnnotation, read_annotations, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.
 MEAN = (0.485, 0.456, 0.406)
@@ -51,9 +51,8 @@ class UFODataset(torch.utils.data.Dataset):
         self.size = size
         self.pad = pad
         self.normalize = Normalize(mean, std)
-        entries = read_ufo(self.annotations_path)
-        self.filenames = list(entries)
-        self.annotations: list[ImageAnnotation] = [parse_entry(name, entries[name]) for name in self.filenames]
+        self.annotations: list[ImageAnnotation] = read_annotations(self.annotations_path)
+        self.filenames = [annotation.name for annotation in self.annotations]
 
     def __len__(self) -> int:
         return len(self.filenames)

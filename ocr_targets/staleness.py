@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .config import ALGORITHM_VERSION
-from .dataset import UFODataset
 from .hashing import content_hash, image_digest, settings_digest
 from .images import ImageError, image_location, read_image_bytes
 from .location import Location
 from .store import StoreError, TargetStore
-from .ufo import ImageAnnotation
+from .ufo import ImageAnnotation, read_annotations
+
+if TYPE_CHECKING:
+    from .dataset import UFODataset
+
+
+class _Sources(NamedTuple):
+    """What the check reads of a dataset (a UFODataset has these): no torch needed to check a store."""
+
+    images: Location
+    annotations_path: Location
+    filenames: list[str]
+    annotations: list[ImageAnnotation]
 
 
 def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
@@ -48,7 +60,10 @@ def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
         ]
         _require_fresh(store, [a == b for a, b in zip(current, digests, strict=True)], fix)
         return
-    _check_hashes(store, dataset or UFODataset(images.path, annotations.path, size=store.size, pad=store.pad), fix)
+    if dataset is None:
+        words = read_annotations(annotations)
+        dataset = _Sources(images, annotations, [annotation.name for annotation in words], words)
+    _check_hashes(store, dataset, fix)
 
 
 def _recorded_sources(store: TargetStore) -> tuple[Location, Location]:
@@ -93,7 +108,7 @@ def _check_geometry(store: TargetStore, dataset: UFODataset, fix: str) -> None:
         )
 
 
-def _check_hashes(store: TargetStore, dataset: UFODataset, fix: str) -> None:
+def _check_hashes(store: TargetStore, dataset: UFODataset | _Sources, fix: str) -> None:
     """The full check: file list, then every entry's content hash against the dataset's."""
     if store.filenames != dataset.filenames:
         missing = sorted(set(dataset.filenames) - set(store.filenames))

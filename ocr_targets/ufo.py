@@ -51,6 +51,12 @@ def read_ufo(path: str | Path | Location) -> dict[str, dict]:
     return read_ufo_file(path)[0]
 
 
+def read_annotations(path: str | Path | Location) -> list[ImageAnnotation]:
+    """Every image's words, in file order: the one parse of an annotation file that the datasets
+    and the staleness check share (clear errors on a bad file or entry)."""
+    return [parse_entry(name, entry) for name, entry in read_ufo(path).items()]
+
+
 def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
     """The file's ``images`` mapping, and the SHA-256 of its bytes (what the store records, so
     that a check finds an unchanged file without parsing it)."""

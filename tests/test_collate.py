@@ -315,7 +315,7 @@ def test_an_unchanged_annotation_file_is_not_parsed_by_the_check(made_store, mon
     def no_parse(*args, **kwargs):
         raise AssertionError("the annotation file was parsed")
 
-    monkeypatch.setattr(staleness, "UFODataset", no_parse)
+    monkeypatch.setattr(staleness, "read_annotations", no_parse)
     monkeypatch.setattr(staleness, "current_hashes", no_parse)
     StoreCollate(out)  # the recorded sources: the file's bytes as recorded, a stat per image
     (images / "icdar2015_img_3.jpg").write_bytes((images / "icdar2015_img_4.jpg").read_bytes())
