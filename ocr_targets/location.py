@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-import zarr
-import zarr.storage
 from fsspec.core import url_to_fs
 
 
@@ -147,12 +145,6 @@ class Location:
         if self.is_local:
             return sum(_file_size(os.path.join(root, name)) for root, _, names in os.walk(self.path) for name in names)
         return int(self.fs.du(self.path)) if self.exists() else 0
-
-    def zarr_store(self, read_only: bool = False) -> zarr.abc.store.Store:
-        """The zarr store at this prefix: a LocalStore on a local disk, else fsspec's."""
-        if self.is_local:
-            return zarr.storage.LocalStore(self.path, read_only=read_only)
-        return zarr.storage.FsspecStore.from_url(self.url, storage_options=self.options, read_only=read_only)
 
 
 def _client_errors() -> tuple[type[Exception], ...]:

@@ -38,9 +38,9 @@ def info(path: Location) -> list[str]:
         f"             annotations {attrs['sources']['annotations']}",
         "arrays",
     ]
-    for name, array in sorted(store.arrays.items()):
-        shards = f", shards {array.shards}" if array.shards else ""
-        lines.append(f"  {name:<15}{str(array.dtype):<9}shape {array.shape}, chunks {array.chunks}{shards}")
+    for name, (dtype, shape, chunks, shards) in sorted(store.array_layout().items()):
+        sharded = f", shards {shards}" if shards else ""
+        lines.append(f"  {name:<15}{dtype:<9}shape {shape}, chunks {chunks}{sharded}")
     return lines
 
 

@@ -144,6 +144,10 @@ class TargetStore:
         if current != self.generation:
             raise Changed(self.path, self.writing())
 
+    def array_layout(self) -> dict[str, tuple[str, tuple[int, ...], tuple[int, ...], tuple[int, ...] | None]]:
+        """Each array of the store as it is on disk: (dtype, shape, inner chunks, shards or None)."""
+        return {name: (str(a.dtype), a.shape, a.chunks, a.shards) for name, a in self.arrays.items()}
+
     def _entry_arrays(self) -> dict[str, zarr.Array]:
         return {name: array for name, array in self.arrays.items() if name != "done"}
 

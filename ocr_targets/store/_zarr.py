@@ -46,10 +46,17 @@ PARTIAL = ".partial"  # the suffix of LocalStore's temporary file, renamed over 
 _OS_ERROR = re.compile(r"os error (\d+)")  # zarrs: "... (os error 28)"
 
 
+def zarr_store(location: Location, read_only: bool = False) -> Store:
+    """The zarr store at ``location``: a LocalStore on a local disk (which zarrs decodes), else fsspec's."""
+    if location.is_local:
+        return zarr.storage.LocalStore(location.path, read_only=read_only)
+    return zarr.storage.FsspecStore.from_url(location.url, storage_options=location.options, read_only=read_only)
+
+
 def open_group(store: Location, mode: str = "r") -> zarr.Group:
     """The store's root group (``mode`` as zarr's: r, r+, a, w); opened to read from object
     storage, it keeps the shard indexes it reads (:class:`ShardIndexes`)."""
-    opened = store.zarr_store(read_only=mode == "r")
+    opened = zarr_store(store, read_only=mode == "r")
     if mode == "r" and not store.is_local:
         opened = ShardIndexes(opened)
     return zarr.open_group(store=opened, mode=mode, zarr_format=3)
