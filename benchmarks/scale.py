@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ocr_targets import open_store
 from ocr_targets.location import Location
-from ocr_targets.store import StoreSettings, StoreWriter
+from ocr_targets.store import StoreSettings
+from ocr_targets.store.writing import StoreWriter
 from ocr_targets.ufo import read_ufo
 from precompute.job import Job, run
 

@@ -22,7 +22,8 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, image_location, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
-from ocr_targets.store import StoreSettings, StoreWriter, over_capacity
+from ocr_targets.store import StoreSettings
+from ocr_targets.store.writing import StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
 from . import cluster

@@ -15,7 +15,8 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
-from ocr_targets.store import Blocks, Record, StoreError, StoreSettings
+from ocr_targets.store import StoreError, StoreSettings
+from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
 
 

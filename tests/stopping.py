@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ocr_targets.store import StoreWriter
+from ocr_targets.store.writing import StoreWriter
 from precompute.cli import main
 
 

@@ -13,7 +13,8 @@ from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.location import Location
-from ocr_targets.store import StoreError, StoreLock
+from ocr_targets.store import StoreError
+from ocr_targets.store.writing import StoreLock
 from precompute import job as batch
 from precompute.cli import main
 

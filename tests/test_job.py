@@ -14,7 +14,8 @@ from benchmarks.synthetic import write_receipts
 from ocr_targets import TargetConfig, open_store, reference_targets
 from ocr_targets.images import load_sample
 from ocr_targets.location import Location
-from ocr_targets.store import SCHEMA_VERSION, StoreError, StoreLock
+from ocr_targets.store import SCHEMA_VERSION, StoreError
+from ocr_targets.store.writing import StoreLock
 from ocr_targets.ufo import parse_entry, read_ufo
 from precompute import job
 from precompute.cli import main

@@ -16,7 +16,8 @@ from benchmarks.s3 import local_s3, requests_to_the_server
 from benchmarks.synthetic import write_receipts
 from ocr_targets import open_store
 from ocr_targets.location import Location
-from ocr_targets.store import StoreError, StoreLock, StoreSettings
+from ocr_targets.store import StoreError, StoreSettings
+from ocr_targets.store.writing import StoreLock
 from precompute import job as batch
 from precompute.cli import main
 from tests import stopping

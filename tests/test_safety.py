@@ -20,8 +20,9 @@ from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import StoreDataset, UFODataset
 from ocr_targets.images import ImageError, UnsafeName, image_location
 from ocr_targets.location import Location
-from ocr_targets.store import Changed, NotDone, StoreError, StoreLock, StoreSettings, Unowned
+from ocr_targets.store import Changed, NotDone, StoreError, StoreSettings, Unowned
 from ocr_targets.store._files import renew_generation
+from ocr_targets.store.writing import StoreLock
 from precompute import tasks
 from precompute.cli import main
 from precompute.errors import CommandError
@@ -255,7 +256,7 @@ def test_overwrite_deletes_a_store_of_any_layout_whole(made_store):
 HOLD_LOCK = """
 import sys
 from ocr_targets.location import Location
-from ocr_targets.store import StoreLock
+from ocr_targets.store.writing import StoreLock
 lock = StoreLock(Location.of(sys.argv[1]))
 print("locked", flush=True)
 sys.stdin.read()

@@ -9,7 +9,7 @@ import pytest
 
 from ocr_targets import open_store
 from ocr_targets.location import Location
-from ocr_targets.store import StoreLock
+from ocr_targets.store.writing import StoreLock
 from precompute.cli import main
 from tests.helpers import flip_byte
 

@@ -5,35 +5,27 @@ Its public names are the ones re-exported here; each private module holds one co
 with), :mod:`._files` (the objects beside the arrays), :mod:`._rows` (an entry as the arrays
 hold it), :mod:`._blocks` (a task's writing of one block), :mod:`._writer` (the job's client:
 creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:`._reader`
-(reading by index) and :mod:`._zarr` (every use of zarr beyond its documented API).
+(reading by index) and :mod:`._zarr` (every use of zarr beyond its documented API). What the
+job writes with is :mod:`.writing`, apart from what a reader needs.
 """
 
-from ._blocks import Blocks
 from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
-from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, over_capacity, thresh_tolerance
-from ._lock import StoreLock
+from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
 from ._reader import Entry, TargetStore, open_store
-from ._rows import Record
 from ._settings import StoreSettings
-from ._writer import StoreWriter
 
 __all__ = [
     "DEFAULT_BLOCK",
     "SCHEMA_VERSION",
     "THRESH_DTYPES",
-    "Blocks",
     "Changed",
     "Entry",
     "NotDone",
-    "Record",
     "StoreError",
-    "StoreLock",
     "StoreSettings",
-    "StoreWriter",
     "TargetStore",
     "Unowned",
     "Unreadable",
     "open_store",
-    "over_capacity",
     "thresh_tolerance",
 ]

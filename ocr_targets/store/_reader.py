@@ -213,10 +213,6 @@ class TargetStore:
         many word points the resize dropped (more than 0: the baseline shifted later words)."""
         return tuple(int(value) for value in self._read("image_info", self._position(index)))
 
-    def matrices(self, index: int) -> np.ndarray:
-        """(2, 3, 3) float64: the forward matrix (original -> target) and the baseline's inverse."""
-        return self._read("matrices", self._position(index))
-
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
         words, flags, _ = self.batch_words([index])[0]
