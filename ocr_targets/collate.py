@@ -20,7 +20,7 @@ from .geometry import PAD_MODES
 from .maps import compute_targets, reference_targets
 from .staleness import check_store
 from .store import StoreError, TargetStore, open_store
-from .tally import CAUSES, Counts, Tally
+from .tally import Cause, Counts, Tally
 
 logger = logging.getLogger(__name__)
 # Entries whose word polygons a StoreCollate keeps per process (a few KB each): a validation
@@ -167,7 +167,7 @@ class StoreCollate(_Collate):
         served as it is; any other batch is matched item by item (:meth:`fill`)."""
         if not self._carried(batch):
             return super().targets(batch)
-        self._count([(item["index"], 0) for item in batch])
+        self._count([(item["index"], Cause.SERVED) for item in batch])
         return batch.targets
 
     def _carried(self, batch: Sequence[dict]) -> bool:
@@ -182,8 +182,8 @@ class StoreCollate(_Collate):
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
         """Stored items' maps read together (their chunks fetched at once), the others computed."""
         matches = self._match(batch)
-        stored = [position for position, (_, cause) in enumerate(matches) if cause == 0]
-        others = [position for position, (_, cause) in enumerate(matches) if cause != 0]
+        stored = [position for position, (_, cause) in enumerate(matches) if cause == Cause.SERVED]
+        others = [position for position, (_, cause) in enumerate(matches) if cause != Cause.SERVED]
         if stored:
             indices = [matches[p][0] for p in stored]
             self.store.read_maps_into(indices, [out[p] for p in stored], checked=self.check)
@@ -191,16 +191,16 @@ class StoreCollate(_Collate):
             self._on_the_fly.fill([batch[p] for p in others], [out[p] for p in others])
         self._count(matches)
 
-    def _count(self, matches: list[tuple[int | None, int]]) -> None:
+    def _count(self, matches: list[tuple[int | None, Cause]]) -> None:
         for index, cause in matches:
-            ended = self._tally.count(index, cause == 0, max(cause, 0))
+            ended = self._tally.count(index, cause)
             if ended is not None and ended.stored_computed:
                 logger.warning(self._report(ended))
 
-    def _match(self, batch: Sequence[dict]) -> list[tuple[int | None, int]]:
-        """Per item: the entry of its image (None: not in the store) and 0 if the item is the
-        stored sample, else why not (a key of CAUSES; -1 for an image the store does not hold).
-        The words of the batch's entries not yet kept are read in one call."""
+    def _match(self, batch: Sequence[dict]) -> list[tuple[int | None, Cause]]:
+        """Per item: the entry of its image (None: not in the store) and whether its maps are the
+        stored ones (Cause.SERVED) or why not. The words of the batch's entries not yet kept are
+        read in one call."""
         found = [_entry_of(item, self.store) for item in batch]
         wanted = sorted({index for index in found if index is not None and index not in self._words})
         read = {}
@@ -208,17 +208,18 @@ class StoreCollate(_Collate):
             read[index] = (_flat(polygons), inverse)
             if len(self._words) < _WORDS_KEPT:
                 self._words[index] = read[index]
-        return [
-            (index, -1 if index is None else _cause(item, self.store.size, *(self._words.get(index) or read[index])))
-            for item, index in zip(batch, found, strict=True)
-        ]
+        causes = []
+        for item, index in zip(batch, found, strict=True):
+            stored = None if index is None else self._words.get(index) or read[index]
+            causes.append((index, Cause.NOT_STORED if stored is None else _cause(item, self.store.size, *stored)))
+        return causes
 
     def _report(self, epoch: Counts) -> str:
         name = self.store.filenames[epoch.first]
         seen = epoch.served + epoch.stored_computed
-        if epoch.cause == 2:
+        if epoch.cause == Cause.SIZE:
             fix = f"remake the store at the dataset's size: {self._remake()} --size N --overwrite"
-        elif epoch.cause == 3:
+        elif epoch.cause == Cause.PADDING:
             other = next(pad for pad in PAD_MODES if pad != self.store.pad)
             fix = f"the store pads {self.store.pad}; for the other: {self._remake()} --pad {other} --overwrite"
         else:
@@ -226,7 +227,7 @@ class StoreCollate(_Collate):
         return (
             f"StoreCollate({self.store.path}): {epoch.stored_computed} of the epoch's {seen} items of images the store "
             f"holds were computed on the fly instead of read from it, which is slower (the first: {name}: "
-            f"{CAUSES[epoch.cause]}); {fix}"
+            f"{epoch.cause.text}); {fix}"
         )
 
     def _remake(self) -> str:
@@ -246,8 +247,8 @@ def _entry_of(item: dict, store: TargetStore) -> int | None:
     return store.find(name)
 
 
-def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> int:
-    """0 if ``item``'s maps are the stored ones, else why not (a key of CAUSES).
+def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> Cause:
+    """Cause.SERVED if ``item``'s maps are the stored ones, else why not.
 
     The maps depend on the image size and the words as int32 points (:func:`_flat`) alone, so
     those decide; the batch takes the item's own inverse matrix, which may be computed
@@ -255,11 +256,12 @@ def _cause(item: dict, size: int, words: tuple, inverse: np.ndarray) -> int:
     A mismatch whose inverse matrix differs too is told as another padding."""
     _, height, width = item["image"].shape
     if height != size or width != size:
-        return 2
+        return Cause.SIZE
     polygons = _flat([np.asarray(polygon).reshape(-1, 2) for polygon in item["polygons"]])
     if polygons[0] == words[0] and np.array_equal(polygons[1], words[1]):
-        return 0
-    return 3 if "inverse_matrix" in item and not np.array_equal(np.asarray(item["inverse_matrix"]), inverse) else 1
+        return Cause.SERVED
+    moved = "inverse_matrix" in item and not np.array_equal(np.asarray(item["inverse_matrix"]), inverse)
+    return Cause.PADDING if moved else Cause.WORDS
 
 
 def _flat(polygons: list[np.ndarray]) -> tuple[tuple[int, ...], np.ndarray]:

@@ -9,29 +9,46 @@ again (a loader over part of the store); its counts then move to ``last_epoch``.
 from __future__ import annotations
 
 import multiprocessing
+from enum import IntEnum
 from multiprocessing.context import get_spawning_popen
 from typing import NamedTuple
 
-# Why an item of an image the store holds was computed anyway.
-CAUSES = {
-    1: "its words differ from the stored ones (as int32 points): the annotations changed since precompute, "
-    "or a transform other than the validation one (augmented)",
-    2: "the item's image size differs from the store's",
-    3: "the item's inverse matrix differs from the stored one: another padding, or another image of that name",
+
+class Cause(IntEnum):
+    """What became of an item: served from the store, or why it was computed instead."""
+
+    NOT_STORED = -1  # the store does not hold its image (a training item)
+    SERVED = 0
+    WORDS = 1
+    SIZE = 2
+    PADDING = 3
+
+    @property
+    def text(self) -> str:
+        return _TEXTS[self]
+
+
+_TEXTS = {
+    Cause.WORDS: "its words differ from the stored ones (as int32 points): the annotations changed since "
+    "precompute, or a transform other than the validation one (augmented)",
+    Cause.SIZE: "the item's image size differs from the store's",
+    Cause.PADDING: "its words and its inverse matrix differ from the stored ones: another padding, or another "
+    "image of that name",
 }
-_FIELDS = ("served", "stored_computed", "other_computed", "seen", "first", "cause")
+# The shared counters, in this order; FIRST is the first entry computed although stored, CAUSE its Cause.
+SERVED, STORED_COMPUTED, OTHER_COMPUTED, SEEN, FIRST, CAUSE = range(6)
 
 
 class Counts(NamedTuple):
     """Items of one epoch: ``served`` from the store, ``stored_computed`` computed although the
-    store holds their image (``first`` the first such entry, ``cause`` a key of CAUSES),
+    store holds their image (``first`` the first such entry, ``cause`` its :class:`Cause`),
     ``other_computed`` computed because the store does not hold them (training items)."""
 
     served: int = 0
     stored_computed: int = 0
     other_computed: int = 0
     first: int = -1
-    cause: int = 0
+    cause: Cause = Cause.SERVED
 
 
 class Tally:
@@ -39,8 +56,8 @@ class Tally:
 
     def __init__(self, entries: int) -> None:
         self._lock = multiprocessing.get_context("spawn").Lock()  # usable in forked processes too
-        self._now = multiprocessing.RawArray("q", len(_FIELDS))
-        self._last = multiprocessing.RawArray("q", len(_FIELDS))
+        self._now = multiprocessing.RawArray("q", CAUSE + 1)
+        self._last = multiprocessing.RawArray("q", CAUSE + 1)
         self._seen = multiprocessing.RawArray("b", max(entries, 1))
         self._entries = entries
         self._reset(self._now)
@@ -59,25 +76,25 @@ class Tally:
         else:
             self.__dict__.update(state)
 
-    def count(self, index: int | None, served: bool, cause: int = 0) -> Counts | None:
+    def count(self, index: int | None, cause: Cause) -> Counts | None:
         """Count one item (``index`` its entry, None if the store does not hold its image);
         return the counts of an epoch this item ended, else None."""
         with self._lock:
             if index is None:
-                self._now[2] += 1
+                self._now[OTHER_COMPUTED] += 1
                 return None
             ended = None
             if self._seen[index]:
                 ended = self._close()
             self._seen[index] = 1
-            self._now[3] += 1
-            if served:
-                self._now[0] += 1
+            self._now[SEEN] += 1
+            if cause == Cause.SERVED:
+                self._now[SERVED] += 1
             else:
-                self._now[1] += 1
-                if self._now[4] < 0:
-                    self._now[4], self._now[5] = index, cause
-            if self._now[3] == self._entries:
+                self._now[STORED_COMPUTED] += 1
+                if self._now[FIRST] < 0:
+                    self._now[FIRST], self._now[CAUSE] = index, cause
+            if self._now[SEEN] == self._entries:
                 ended = self._close()
             return ended
 
@@ -89,8 +106,8 @@ class Tally:
 
     @staticmethod
     def _reset(values) -> None:
-        values[:] = [0] * len(_FIELDS)
-        values[4] = -1
+        values[:] = [0] * len(values)
+        values[FIRST] = -1
 
     @property
     def this_epoch(self) -> Counts:
@@ -104,5 +121,4 @@ class Tally:
 
 
 def _counts(values) -> Counts:
-    served, stored, other, _, first, cause = values[:]
-    return Counts(served, stored, other, first, cause)
+    return Counts(values[SERVED], values[STORED_COMPUTED], values[OTHER_COMPUTED], values[FIRST], Cause(values[CAUSE]))
