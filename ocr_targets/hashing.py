@@ -23,14 +23,14 @@ def image_digest(image_bytes: bytes) -> bytes:
     return hashlib.sha256(image_bytes).digest()
 
 
-def content_hash(image_digest: bytes, annotation: ImageAnnotation, settings: str) -> str:
+def content_hash(image_digest: bytes, annotation: ImageAnnotation, shaping_digest: str) -> str:
     """SHA-256 over the image file's digest (:func:`image_digest`), the words that shape its
-    targets, and the run's :func:`settings_digest`.
+    targets, and the run's ``shaping_digest`` (:func:`settings_digest`).
 
     Transcriptions other than ``###`` do not enter: they do not change a target.
     """
     digest = hashlib.sha256()
-    digest.update(settings.encode())
+    digest.update(shaping_digest.encode())
     digest.update(image_digest)
     for polygon, ignored in zip(annotation.polygons, annotation.ignore, strict=True):
         digest.update(b"I" if ignored else b"W")

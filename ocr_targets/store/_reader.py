@@ -207,12 +207,6 @@ class TargetStore:
         (a read would give zeros)."""
         return missing_objects(self.location, self._entry_arrays(), self._position(index), self.block)
 
-    def info(self, index: int) -> tuple[int, int, int, int, int, int]:
-        """(height, width, EXIF orientation, shrunk polygons, words, dropped points) of entry
-        ``index``: the image's upright size, how many polygons of each kind it holds, and how
-        many word points the resize dropped (more than 0: the baseline shifted later words)."""
-        return tuple(int(value) for value in self._read("image_info", self._position(index)))
-
     def words(self, index: int) -> tuple[list[np.ndarray], list[bool]]:
         """The entry's word polygons ((N, 2) float32, target coordinates) and ignore flags."""
         words, flags, _ = self.batch_words([index])[0]
@@ -239,11 +233,6 @@ class TargetStore:
                 f"{self.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
             )
         return self._read("images", self._position(index))
-
-    def is_done(self, index: int) -> bool:
-        """Whether entry ``index`` holds its image's targets."""
-        index = self._position(index)
-        return bool(self._read("done", index) == self._name_tags()[index])
 
     def done(self) -> np.ndarray:
         """Every entry's done flag (uint8): 1 where it holds its image's targets."""
