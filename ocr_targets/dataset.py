@@ -18,6 +18,7 @@ from .arrays import MAPS
 from .batch import batch_tensor, item_maps, target_tensors
 from .geometry import quarter_turn
 from .images import load_sample
+from .location import Location
 from .store import StoreError, TargetStore, open_store
 from .store._layout import MAP_ARRAYS
 from .store._rows import split
@@ -46,7 +47,7 @@ class UFODataset(torch.utils.data.Dataset):
         mean: Sequence[float] = MEAN,
         std: Sequence[float] = STD,
     ) -> None:
-        self.images = Path(images)
+        self.images = _folder(images)
         self.annotations_path = Path(annotations)
         self.size = size
         self.pad = pad
@@ -109,7 +110,7 @@ class StoreDataset(torch.utils.data.Dataset):
                 f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
             )
         sources = self.store.attrs["sources"]
-        self.image_path = Path(image_path if image_path is not None else sources["images"])
+        self.image_path = _folder(image_path if image_path is not None else sources["images"])
         self.annotation_path = annotation_path if annotation_path is not None else sources["annotations"]
         self.compact = compact
         self.normalize = Normalize(mean, std)
@@ -207,13 +208,19 @@ def baseline_words(entry: dict) -> list[np.ndarray] | None:
     return polygons or None
 
 
+def _folder(where: str | Path) -> Path | str:
+    """An images folder as the baseline's datasets hold it (a Path, which ``image_path / name``
+    joins), or an fsspec URL as given: a Path would make ``s3://b/x`` ``s3:/b/x``."""
+    return str(where) if "://" in str(where) else Path(where)
+
+
 def _item(folder, index, name, image, size, orientation, inverse_matrix, polygons, ignore) -> dict:
     """A dataset item with the baseline's keys (and ``ignore``, ``index``); ``image`` (C, H, W)."""
     height, width = size
     return {
         "image": image,
         "image_filename": name,
-        "image_path": str(folder / name),
+        "image_path": str(Location.of(folder) / name),  # an object key stays a URL
         "shape": (width, height),  # the upright image's size, as PIL gives it
         "raw_size": (height, width) if quarter_turn(orientation) else (width, height),  # as stored
         "orientation": orientation,

@@ -129,3 +129,10 @@ def test_top_left_items_are_served_whatever_their_inverse_matrix(made_store, tmp
         batch = collate(items)
         assert all(np.array_equal(a, b["inverse_matrix"]) for a, b in zip(batch["inverse_matrix"], items, strict=True))
     assert collate.last_epoch[:3] == (12, 0, 0)
+
+
+def test_an_object_storage_images_folder_stays_a_url(store_with_images):
+    _, _, out = store_with_images
+    data = StoreDataset(out, image_path="s3://bucket/val/images")
+    assert data.image_path == "s3://bucket/val/images"
+    assert data[0]["image_path"] == f"s3://bucket/val/images/{data.filenames[0]}"
