@@ -1,6 +1,6 @@
-"""The geometry PaddleOCR's ``draw_border_map`` and docTR's ``draw_thresh_map`` share, word by
-word: the word's measures as shapely gives them, its first dilated path, the window that path's
-box writes in the map, and the words gathered for one call of the compiled kernel."""
+"""The geometry PaddleOCR's ``draw_border_map`` and docTR's ``draw_thresh_map`` share: a word's
+measures as shapely gives them, its Clipper offsets, and the borders of all words of a map,
+each over the box of its first dilated path, drawn by one call of the compiled kernel."""
 
 from __future__ import annotations
 
@@ -27,65 +27,84 @@ def measure(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return shapely.area(shapes), shapely.length(shapes)
 
 
-def offset_paths(polygon: np.ndarray, delta: float) -> list[np.ndarray]:
-    """The paths of the Clipper round-join offset of a closed polygon by ``delta``, (K, 2) int64
-    each; Clipper truncates the coordinates, as it does for the stacks' tuples of floats."""
+def offset_paths(polygon: np.ndarray, delta: float) -> list[list[list[int]]]:
+    """The paths of the Clipper round-join offset of a closed polygon by ``delta``, as Clipper
+    gives them; it truncates the coordinates, as it does for the stacks' tuples of floats."""
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return [
-        np.fromiter(chain.from_iterable(path), dtype=np.int64, count=2 * len(path)).reshape(-1, 2)
-        for path in offset.Execute(delta)
-    ]
+    return offset.Execute(delta)
 
 
-def window(path: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int, int, int] | None:
-    """Where the stacks' border of one word lands: (x0, y0, x1, y1) of the box of ``path`` relative
-    to its corner, inclusive, and the map column and row that (x0, y0) is written to.
+def as_arrays(paths: Sequence[list[list[int]]]) -> list[np.ndarray]:
+    """Clipper paths as (K, 2) int32 arrays, views of one array made in one pass over them all."""
+    counts = [len(path) for path in paths]
+    flat = chain.from_iterable(chain.from_iterable(paths))
+    points = np.fromiter(flat, dtype=np.int32, count=2 * sum(counts)).reshape(-1, 2)
+    ends = np.cumsum(counts).tolist()
+    return [points[end - count : end] for count, end in zip(counts, ends, strict=True)]
+
+
+def draw_words(
+    thresh_map: np.ndarray,
+    polygons: Sequence[np.ndarray],
+    distances: Sequence[float],
+    paths: Sequence[np.ndarray],
+    scale: np.float32,
+    offset: np.float32,
+    doctr: bool,
+) -> np.ndarray:
+    """Max-merge each word's scaled border, over the box of its first dilated path, into
+    ``thresh_map``; return which words were skipped because the stacks' own code raises for them.
 
     The stacks clamp the box's corners into the map and slice their distance array with Python's
     rules: where the box overlaps the map, its overlap; where it lies wholly beyond the right or
     bottom edge, a negative start still selects one column or row of the box, written to the
     map's last one (the stacks' own stray line, kept); elsewhere the slice is empty and their
-    assignment raises a broadcast ValueError. None there.
+    assignment raises a broadcast ValueError: those words are skipped.
     """
-    (x_min, y_min), (x_max, y_max) = path.min(axis=0).tolist(), path.max(axis=0).tolist()
-    height, width = shape
-    columns = _window_1d(x_min, x_max, width)
-    rows = _window_1d(y_min, y_max, height)
-    if columns is None or rows is None:
-        return None
-    return columns[0], rows[0], columns[1], rows[1], columns[2], rows[2]
+    if not polygons:
+        return np.zeros(0, dtype=bool)
+    height, width = thresh_map.shape
+    starts = np.cumsum([0] + [len(path) for path in paths])[:-1]
+    points = np.concatenate(paths)
+    low, high = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+    x0, x1, column, x_ok = _windows(low[:, 0], high[:, 0], width)
+    y0, y1, row, y_ok = _windows(low[:, 1], high[:, 1], height)
+    drawn = x_ok & y_ok
+    for dtype in {polygon.dtype for polygon in polygons}:
+        words = [k for k, polygon in enumerate(polygons) if polygon.dtype == dtype and drawn[k]]
+        if not words:
+            continue
+        counts = [len(polygons[k]) for k in words]
+        # The stacks shift the polygon in place by the box's corner, in numpy's arithmetic: the
+        # difference rounded once to the polygon's dtype.
+        vertices = np.subtract(np.concatenate([polygons[k] for k in words]), np.repeat(low[words], counts, axis=0))
+        boxes = np.stack([np.arange(len(words)), x0[words], y0[words], x1[words], y1[words], column[words], row[words]])
+        draw_borders(
+            thresh_map,
+            vertices.astype(dtype, copy=False),
+            np.cumsum([0] + counts),
+            np.asarray(distances, dtype=np.float64)[words],
+            np.ascontiguousarray(boxes.T, dtype=np.int64),
+            scale,
+            offset,
+            doctr,
+        )
+    return ~drawn
 
 
-def _window_1d(low: int, high: int, size: int) -> tuple[int, int, int] | None:
-    low_valid, high_valid = min(max(0, low), size - 1), min(max(0, high), size - 1)
+def _windows(low: np.ndarray, high: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Along one axis, for boxes [low, high] of the map's axis of ``size``: the first and last
+    index of the slice the stacks take of their distance array, where it is written in the map,
+    and whether its length fits there (else their assignment raises)."""
+    low, high = low.astype(np.int64), high.astype(np.int64)
+    low_valid, high_valid = np.clip(low, 0, size - 1), np.clip(high, 0, size - 1)
     extent = high - low + 1
-    start, stop, _ = slice(low_valid - low, high_valid - high + extent).indices(extent)
-    if stop - start != high_valid - low_valid + 1:
-        return None  # 0 cells into 1: the stacks' broadcast ValueError
-    return start, stop - 1, low_valid
+    start = _resolve(low_valid - low, extent)
+    stop = _resolve(high_valid - high + extent, extent)
+    return start, stop - 1, low_valid, stop - start == high_valid - low_valid + 1
 
 
-class Borders:
-    """The words of one threshold map, gathered for one call of the kernel per vertex dtype."""
-
-    def __init__(self) -> None:
-        # dtype -> (words relative to their box corner, their offsets D, their boxes)
-        self.groups: dict[np.dtype, tuple[list[np.ndarray], list[float], list[tuple[int, ...]]]] = {}
-
-    def add(self, polygon: np.ndarray, distance: float, path: np.ndarray, box: tuple[int, ...]) -> None:
-        """One word: its polygon, its offset D, its first dilated path and that path's window."""
-        # The stacks shift the polygon in place by the box's corner, in numpy's arithmetic:
-        # the difference rounded once to the polygon's dtype.
-        shifted = np.subtract(polygon, path.min(axis=0)).astype(polygon.dtype, copy=False)
-        words, distances, boxes = self.groups.setdefault(shifted.dtype, ([], [], []))
-        boxes.append((len(words), *box))
-        words.append(shifted)
-        distances.append(distance)
-
-    def draw(self, thresh_map: np.ndarray, scale: np.float32, offset: np.float32, doctr: bool) -> None:
-        """Max-merge every word's scaled border into ``thresh_map`` (max-merging is order-free)."""
-        for words, distances, boxes in self.groups.values():
-            starts = np.cumsum([0] + [len(word) for word in words])
-            vertices, boxes = np.concatenate(words), np.array(boxes, dtype=np.int64)
-            draw_borders(thresh_map, vertices, starts, np.array(distances), boxes, scale, offset, doctr)
+def _resolve(index: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """A slice bound as Python resolves it for a sequence of ``length`` (``slice.indices``, step 1)."""
+    return np.where(index < 0, np.maximum(index + length, 0), np.minimum(index, length))

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._draw import Borders, measure, offset_paths, window
+from ._draw import as_arrays, draw_words, measure, offset_paths
 
 
 class MakeBorderMap:
@@ -37,8 +37,7 @@ class MakeBorderMap:
         self.skipped: Counter[str] = Counter()  # words where PaddleOCR's op would have raised, by cause
 
     def __call__(self, data: dict) -> dict:
-        polys, ignore_tags = data["polys"], data["ignore_tags"]
-        polygons = [_as_polygon(polys[i], i) for i in range(len(polys)) if not ignore_tags[i]]
+        polygons = _words(data["polys"], data["ignore_tags"])
         thresh_map, mask, skipped = border_map(
             data["image"].shape[:2], polygons, self.shrink_ratio, self.thresh_min, self.thresh_max
         )
@@ -86,23 +85,24 @@ def border_map(
     measurable = [polygon for polygon in polygons if len(polygon) >= 3]
     skipped["fewer than 3 points"] += sum(0 < len(polygon) < 3 for polygon in polygons)
     areas, lengths = measure(measurable)
-    factor = 1 - np.power(shrink_ratio, 2)
-    borders = Borders()
-    for polygon, area, length in zip(measurable, areas, lengths, strict=True):
+    factor = float(1 - np.power(shrink_ratio, 2))  # Python floats: numpy's float64 arithmetic, faster
+    words, distances, paths = [], [], []
+    for polygon, area, length in zip(measurable, areas.tolist(), lengths.tolist(), strict=True):
         if area <= 0:
             continue  # PaddleOCR's own guard
         distance = area * factor / length
-        paths = offset_paths(polygon, distance)
-        if not paths:
+        dilated = offset_paths(polygon, distance)
+        if not dilated:
             skipped["empty offset"] += 1
             continue
-        box = window(paths[0], shape)
-        if box is None:
-            skipped["outside the image"] += 1
-            continue
-        cv2.fillPoly(mask, [paths[0].astype(np.int32)], 1.0)
-        borders.add(polygon, distance, paths[0], box)
-    borders.draw(thresh_map, scale, offset, doctr=False)
+        words.append(polygon)
+        distances.append(distance)
+        paths.append(dilated[0])
+    paths = as_arrays(paths)
+    for path in paths:
+        cv2.fillPoly(mask, [path], 1.0)  # a box wholly outside the image fills nothing
+    outside = draw_words(thresh_map, words, distances, paths, scale, offset, doctr=False)
+    skipped["outside the image"] += int(outside.sum())
     return thresh_map, mask, +skipped
 
 
@@ -121,21 +121,22 @@ def shrink_map_in_place(
     every path of the first ratio that gives exactly one path (or of the last one) is filled.
     """
     height, width = shape
-    _validate_in_place(polys, ignore_tags, height, width)
+    stacked = isinstance(polys, np.ndarray) and polys.ndim == 3
+    _validate_in_place(polys, ignore_tags, height, width, stacked)
     shrink_map = np.zeros(shape, dtype=np.float32)
     mask = np.ones(shape, dtype=np.float32)
+    sides = _smallest_sides(polys, stacked)
     kept = []
     for i in range(len(polys)):
-        polygon = polys[i]
-        extent = polygon.max(axis=0) - polygon.min(axis=0)
-        if ignore_tags[i] or min(extent[1], extent[0]) < min_text_size:
-            cv2.fillPoly(mask, polygon.astype(np.int32)[np.newaxis], 0)
+        if ignore_tags[i] or sides[i] < min_text_size:
+            cv2.fillPoly(mask, polys[i].astype(np.int32)[np.newaxis], 0)
             ignore_tags[i] = True
         else:
             kept.append(i)
     areas, lengths = measure([polys[i] for i in kept])
-    factors = [1 - np.power(ratio, 2) for ratio in np.arange(shrink_ratio, 1, shrink_ratio)]
-    for i, area, length in zip(kept, areas, lengths, strict=True):
+    factors = [float(1 - np.power(ratio, 2)) for ratio in np.arange(shrink_ratio, 1, shrink_ratio)]
+    filled = []
+    for i, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
         shrunk = []
         for factor in factors:
             shrunk = offset_paths(polys[i], -(area * factor / length))
@@ -144,19 +145,19 @@ def shrink_map_in_place(
         if not shrunk:
             cv2.fillPoly(mask, polys[i].astype(np.int32)[np.newaxis], 0)
             ignore_tags[i] = True
-        for path in shrunk:
-            cv2.fillPoly(shrink_map, [path.astype(np.int32)], 1)
+        filled.extend(shrunk)
+    for path in as_arrays(filled):
+        cv2.fillPoly(shrink_map, [path], 1)
     return shrink_map, mask
 
 
-def _validate_in_place(polys, ignore_tags, height: int, width: int) -> None:
+def _validate_in_place(polys, ignore_tags, height: int, width: int, stacked: bool) -> None:
     """PaddleOCR's ``validate_polygons``: points clipped into the image, a word of area under 1
     tagged ignored, a word of positive area (in its point order) reversed."""
     if len(polys) == 0:
         return
     if len(polys) != len(ignore_tags):
         raise ValueError(f"got {len(ignore_tags)} ignore tags for {len(polys)} polygons")
-    stacked = isinstance(polys, np.ndarray) and polys.ndim == 3
     for polygon in [polys] if stacked else polys:
         if not np.isfinite(polygon).all():
             raise ValueError("polygons with non-finite coordinates")
@@ -170,6 +171,13 @@ def _validate_in_place(polys, ignore_tags, height: int, width: int) -> None:
             polys[i] = polys[i][::-1, :]
 
 
+def _smallest_sides(polys, stacked: bool) -> Sequence[float]:
+    """Each word's ``min(height, width)`` as PaddleOCR takes it, the extents in the points' dtype."""
+    if stacked:
+        return (polys.max(axis=1) - polys.min(axis=1)).min(axis=1)
+    return [np.min(polygon.max(axis=0) - polygon.min(axis=0)) for polygon in polys]
+
+
 def _signed_areas(polygons: np.ndarray) -> np.ndarray:
     """PaddleOCR's ``polygon_area`` over the last two axes: ``sum(x_k y_(k-1) - y_k x_(k-1)) / 2``,
     each term in the points' dtype, summed in order from 0 in the type numpy gives ``0 + term``
@@ -180,17 +188,22 @@ def _signed_areas(polygons: np.ndarray) -> np.ndarray:
     return np.cumsum(terms, axis=-1, dtype=accumulator)[..., -1] / 2.0
 
 
-def _as_polygon(points: npt.ArrayLike, index: int) -> np.ndarray:
-    """A word as PaddleOCR's border op reads it: a (K, 2) array, float32 or float64 kept as
-    given (its arithmetic follows the dtype); integers are exact in float64."""
-    polygon = np.asarray(points)
-    if polygon.ndim != 2 or polygon.shape[1] != 2:
-        raise ValueError(f"polygon {index}: expected shape (K, 2), got {polygon.shape}")
-    if polygon.dtype not in (np.float32, np.float64):
-        polygon = polygon.astype(np.float64)
-    if not np.isfinite(polygon).all():
-        raise ValueError(f"polygon {index}: non-finite coordinates {polygon.tolist()}")
-    return polygon
+def _words(polys: npt.ArrayLike, ignore_tags: npt.ArrayLike) -> list[np.ndarray]:
+    """The words PaddleOCR's border op draws (not ignored), each a (K, 2) array, float32 or
+    float64 kept as given (its arithmetic follows the dtype); other numbers are taken as
+    float64, where integers are exact."""
+    kept = [i for i in range(len(polys)) if not ignore_tags[i]]
+    stacked = isinstance(polys, np.ndarray) and polys.ndim == 3 and polys.shape[2] == 2
+    words = list(polys[kept]) if stacked else [np.asarray(polys[i]) for i in kept]
+    for i, word in zip(kept, words, strict=True):
+        if word.ndim != 2 or word.shape[1] != 2:
+            raise ValueError(f"polygon {i}: expected shape (K, 2), got {word.shape}")
+    words = [word if word.dtype in (np.float32, np.float64) else word.astype(np.float64) for word in words]
+    finite = np.isfinite(polys[kept]).all(axis=(1, 2)) if stacked else [np.isfinite(word).all() for word in words]
+    for i, word, ok in zip(kept, words, finite, strict=True):
+        if not ok:
+            raise ValueError(f"polygon {i}: non-finite coordinates {word.tolist()}")
+    return words
 
 
 def _scheduled(shrink_ratio: float, kwargs: dict) -> float:
