@@ -14,17 +14,20 @@ import shapely
 from ._kernels import draw_borders
 
 
+def shapes(polygons: Sequence[np.ndarray]) -> np.ndarray:
+    """shapely polygons of (K, 2) arrays (K >= 3), made in one vectorized call as
+    ``shapely.geometry.Polygon`` makes each: the same GEOS geometry, so the same measures."""
+    counts = [len(polygon) for polygon in polygons]
+    coordinates = np.concatenate(polygons).astype(np.float64) if polygons else np.zeros((0, 2))
+    return shapely.polygons(shapely.linearrings(coordinates, indices=np.repeat(np.arange(len(polygons)), counts)))
+
+
 def measure(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Each polygon's (area, length) as ``shapely.geometry.Polygon`` gives them, in one vectorized
-    call: the same GEOS arithmetic, so the same bits. Each polygon needs 3 points or more."""
+    """Each polygon's (area, length) as shapely gives them (see :func:`shapes`)."""
     if not polygons:
         return np.zeros(0), np.zeros(0)
-    counts = [len(polygon) for polygon in polygons]
-    rings = shapely.linearrings(
-        np.concatenate(polygons).astype(np.float64), indices=np.repeat(np.arange(len(polygons)), counts)
-    )
-    shapes = shapely.polygons(rings)
-    return shapely.area(shapes), shapely.length(shapes)
+    geometries = shapes(polygons)
+    return shapely.area(geometries), shapely.length(geometries)
 
 
 def offset_paths(polygon: np.ndarray, delta: float) -> list[list[list[int]]]:
