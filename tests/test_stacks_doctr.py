@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.synthetic import receipt_polygons
-from ocr_targets.stacks import doctr
-from tests.stack_oracles import doctr_dbnet
+from ocr_targets.stacks import doctr, stack
+from ocr_targets.stacks.released import doctr_dbnet
 
 
 def theirs(target, shape, **attributes):
@@ -117,3 +117,7 @@ def targets(draw):
 def test_random_targets_match_doctr(case):
     target, shape = case
     assert_same(theirs(target, shape), ours(target, shape))
+
+
+def test_the_registry_names_the_replacement():
+    assert stack("doctr").load() == (doctr.build_target,)

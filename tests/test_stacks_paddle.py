@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.synthetic import receipt_polygons
-from ocr_targets.stacks import paddle
-from tests.stack_oracles import paddle_ops
+from ocr_targets import compute_targets
+from ocr_targets.stacks import paddle, stack
+from ocr_targets.stacks.released import paddle_ops
 
 KEYS = ("threshold_map", "threshold_mask", "shrink_map", "shrink_mask", "polys", "ignore_tags")
 
@@ -172,3 +173,10 @@ def scenes(draw):
 def test_random_scenes_match_paddleocr(scene):
     shape, polys, tags = scene
     check(sample(shape, polys, tags))
+
+
+def test_the_registry_names_the_replacements():
+    assert stack("paddleocr").load() == (paddle.MakeBorderMap, paddle.MakeShrinkMap)
+    assert stack("baseline").load() == (compute_targets,)
+    with pytest.raises(ValueError, match="unknown training stack 'mmocr': one of baseline, paddleocr, doctr"):
+        stack("mmocr")

@@ -1,7 +1,9 @@
-"""The training stacks' own target code, loaded from their released packages, as the oracles
-of the stack tests. Nothing here is copied: each module is executed from the installed wheel.
+"""The training stacks' own target code, loaded from their released packages: the oracle of the
+stack tests and the other side of the benchmark. Nothing of it is copied here: each module is
+executed from the installed package's own files.
 
-A missing package raises (the tests fail, they do not skip): ``make install`` installs both.
+A missing or other release raises (the tests fail, they do not skip): ``make install``
+installs both, without their frameworks.
 """
 
 from __future__ import annotations
