@@ -10,9 +10,11 @@ and sets ``ignore_tags`` of the words it masks out, as PaddleOCR's does for the 
 Where PaddleOCR's border op raises, a word is skipped instead (no border, no mask, as its own
 ``area <= 0`` guard does) and counted in the op's ``skipped`` counter, by cause:
 ``"empty offset"`` (Clipper returns no dilated path, PaddleOCR's IndexError), ``"outside the
-image"`` (the word's box lies wholly left of or above the image, or beyond its right or bottom
-edge by one pixel or more than the box is wide: PaddleOCR's broadcast ValueError) and
-``"fewer than 3 points"`` (shapely's ValueError). Non-finite coordinates raise ValueError.
+image"`` (the word's dilated box lies wholly left of or above the image, starts right at its
+right or bottom edge, or beyond it by more than its own extent: PaddleOCR's broadcast
+ValueError; in between, PaddleOCR writes one column or row of the box into the image's last
+one, and so does this) and ``"fewer than 3 points"`` (shapely's ValueError). Non-finite
+coordinates raise ValueError.
 """
 
 from __future__ import annotations
