@@ -18,6 +18,8 @@ def shapes(polygons: Sequence[np.ndarray]) -> np.ndarray:
     """shapely polygons of (K, 2) arrays (K >= 3), made in one vectorized call as
     ``shapely.geometry.Polygon`` makes each: the same GEOS geometry, so the same measures."""
     counts = [len(polygon) for polygon in polygons]
+    if len(set(counts)) == 1:
+        return shapely.polygons(np.stack(polygons).astype(np.float64))
     coordinates = np.concatenate(polygons).astype(np.float64) if polygons else np.zeros((0, 2))
     return shapely.polygons(shapely.linearrings(coordinates, indices=np.repeat(np.arange(len(polygons)), counts)))
 
@@ -30,12 +32,12 @@ def measure(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return shapely.area(geometries), shapely.length(geometries)
 
 
-def offset_paths(polygon: np.ndarray, delta: float) -> list[list[list[int]]]:
-    """The paths of the Clipper round-join offset of a closed polygon by ``delta``, as Clipper
-    gives them; it truncates the coordinates, as it does for the stacks' tuples of floats."""
+def offsetter(polygon: np.ndarray) -> pyclipper.PyclipperOffset:
+    """A Clipper round-join offsetter of a closed polygon; ``.Execute(delta)`` gives the offset's
+    paths. Clipper truncates the coordinates, as it does for the stacks' tuples of floats."""
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return offset.Execute(delta)
+    return offset
 
 
 def as_arrays(paths: Sequence[list[list[int]]]) -> list[np.ndarray]:

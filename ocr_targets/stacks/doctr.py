@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import shapely
 
-from ._draw import as_arrays, draw_words, measure, offset_paths, shapes
+from ._draw import as_arrays, draw_words, measure, offsetter, shapes
 
 
 def install(model: object) -> None:
@@ -91,23 +91,24 @@ def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_targe
     shrunk, candidates = [], []
     for k, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
         distance = area * factor / length
-        paths = offset_paths(polygons[k], -distance)
+        clipper = offsetter(polygons[k])
+        paths = clipper.Execute(-distance)
         if paths and len(paths[0]) > 2:
             shrunk.append(paths[0])
-            candidates.append((k, distance))
+            candidates.append((k, distance, clipper))
         else:
             rejected.append(k)
     shrunk = as_arrays(shrunk)
     valid = shapely.is_valid(shapes(shrunk)).tolist() if shrunk else []
     words, distances, dilated = [], [], []
-    for (k, distance), path, ok in zip(candidates, shrunk, valid, strict=True):
+    for (k, distance, clipper), path, ok in zip(candidates, shrunk, valid, strict=True):
         if not ok:
             rejected.append(k)
             continue
         cv2.fillPoly(seg_target, [path], 1.0)
         words.append(polygons[k])
         distances.append(distance)
-        dilated.append(offset_paths(polygons[k], distance)[0])
+        dilated.append(clipper.Execute(distance)[0])  # Clipper's second offset of the same path: the same as afresh
     dilated = as_arrays(dilated)
     for path in dilated:
         cv2.fillPoly(thresh_mask, [path], 1)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._draw import as_arrays, draw_words, measure, offset_paths
+from ._draw import as_arrays, draw_words, measure, offsetter
 
 
 class MakeBorderMap:
@@ -93,7 +93,7 @@ def border_map(
         if area <= 0:
             continue  # PaddleOCR's own guard
         distance = area * factor / length
-        dilated = offset_paths(polygon, distance)
+        dilated = offsetter(polygon).Execute(distance)
         if not dilated:
             skipped["empty offset"] += 1
             continue
@@ -140,8 +140,9 @@ def shrink_map_in_place(
     filled = []
     for i, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
         shrunk = []
+        clipper = offsetter(polys[i])
         for factor in factors:
-            shrunk = offset_paths(polys[i], -(area * factor / length))
+            shrunk = clipper.Execute(-(area * factor / length))
             if len(shrunk) == 1:
                 break
         if not shrunk:
