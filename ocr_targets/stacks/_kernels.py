@@ -43,11 +43,15 @@ def draw_borders(
     offset: np.float32,  # thresh_min
     doctr: bool,  # docTR's edge distance, else PaddleOCR's
 ) -> None:
-    widest = 0
+    widest, most = 0, 0
     for b in range(boxes.shape[0]):
         widest = max(widest, boxes[b, 3] - boxes[b, 1] + 1)
+    for k in range(starts.shape[0] - 1):
+        most = max(most, starts[k + 1] - starts[k])
     nearest = np.empty(widest)  # least squared distance so far; NaN once any edge gave NaN
     squares = np.empty(widest)
+    edges = np.empty((most, 5))  # per edge of the word: x and y of its start and end, its squared length
+    spans = np.empty((most, 4), dtype=np.int64)  # per edge: its capsule's first and last row, first and end cell
     for b in range(boxes.shape[0]):
         word, x0, y0, x1, y1, column, row = (
             boxes[b, 0],
@@ -62,18 +66,31 @@ def draw_borders(
         distance = distances[word]
         reach = distance * (1 + _RELATIVE_MARGIN) + _PIXEL_MARGIN
         width = x1 - x0 + 1
+        for e in range(last - first):
+            i = first + e
+            j = i + 1 if i + 1 < last else first
+            dx, dy = vertices[i, 0] - vertices[j, 0], vertices[i, 1] - vertices[j, 1]
+            x_start, y_start = float(vertices[i, 0]), float(vertices[i, 1])
+            x_end, y_end = float(vertices[j, 0]), float(vertices[j, 1])
+            edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3] = x_start, y_start, x_end, y_end
+            edges[e, 4] = float(dx * dx + dy * dy)  # in the polygons' dtype, as the stacks compute it
+            spans[e, 0] = math.ceil(min(y_start, y_end) - reach)
+            spans[e, 1] = math.floor(max(y_start, y_end) + reach)
+            spans[e, 2] = max(x0, math.floor(min(x_start, x_end) - reach)) - x0
+            spans[e, 3] = min(x1, math.ceil(max(x_start, x_end) + reach)) - x0 + 1
         for y in range(y0, y1 + 1):
             nearest[:width] = np.inf
-            for i in range(first, last):
-                j = i + 1 if i + 1 < last else first
-                dx, dy = vertices[i, 0] - vertices[j, 0], vertices[i, 1] - vertices[j, 1]
-                square_edge = float(dx * dx + dy * dy)  # in the polygons' dtype, as the stacks compute it
-                x_start, y_start = float(vertices[i, 0]), float(vertices[i, 1])
-                x_end, y_end = float(vertices[j, 0]), float(vertices[j, 1])
-                if y < min(y_start, y_end) - reach or y > max(y_start, y_end) + reach:
+            for e in range(last - first):
+                if y < spans[e, 0] or y > spans[e, 1]:
                     continue
-                begin = max(x0, math.floor(min(x_start, x_end) - reach)) - x0
-                end = min(x1, math.ceil(max(x_start, x_end) + reach)) - x0 + 1
+                begin, end = spans[e, 2], spans[e, 3]
+                x_start, y_start, x_end, y_end, square_edge = (
+                    edges[e, 0],
+                    edges[e, 1],
+                    edges[e, 2],
+                    edges[e, 3],
+                    edges[e, 4],
+                )
                 if doctr:
                     _doctr_squares(
                         squares, begin, end, float(x0), float(y), x_start, y_start, x_end, y_end, square_edge
