@@ -3,7 +3,8 @@
 PaddleOCR gets what its ``DetLabelEncode`` gives its two ops (absolute float32 polygons on a
 640x640 image); docTR gets relative boxes, and relative polygons, of a page at output size
 640x640. The words are the photographed receipts' (164 words), brought to 640x640 as the
-other sections bring them. Timings are the best of interleaved passes, after a warm-up.
+other sections bring them. Timings are CPU time of this process (on a shared machine, what
+others run does not count in it), the best of interleaved passes, after a warm-up.
 
 ``bench_stacks`` prints its table and returns summary rows (what, now, goal) for ``row``.
 """
@@ -100,7 +101,7 @@ def _best_interleaved(runs: dict[str, Callable[[], object]], passes: int) -> dic
         warnings.simplefilter("ignore")
         for _ in range(passes + 1):
             for label, run in runs.items():
-                start = time.perf_counter()
+                start = time.process_time()
                 run()
-                timings[label].append(time.perf_counter() - start)
+                timings[label].append(time.process_time() - start)
     return {label: min(seconds[1:]) for label, seconds in timings.items()}

@@ -14,9 +14,11 @@ import shapely
 from ._kernels import draw_borders
 
 
-def shapes(polygons: Sequence[np.ndarray]) -> np.ndarray:
-    """shapely polygons of (K, 2) arrays (K >= 3), made in one vectorized call as
+def shapes(polygons: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """shapely polygons of (K, 2) arrays (K >= 3), or of an (N, K, 2) array, made in one vectorized call as
     ``shapely.geometry.Polygon`` makes each: the same GEOS geometry, so the same measures."""
+    if isinstance(polygons, np.ndarray):  # (N, K, 2)
+        return shapely.polygons(polygons.astype(np.float64))
     counts = [len(polygon) for polygon in polygons]
     if len(set(counts)) == 1:
         return shapely.polygons(np.stack(polygons).astype(np.float64))
@@ -24,9 +26,9 @@ def shapes(polygons: Sequence[np.ndarray]) -> np.ndarray:
     return shapely.polygons(shapely.linearrings(coordinates, indices=np.repeat(np.arange(len(polygons)), counts)))
 
 
-def measure(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def measure(polygons: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each polygon's (area, length) as shapely gives them (see :func:`shapes`)."""
-    if not polygons:
+    if len(polygons) == 0:
         return np.zeros(0), np.zeros(0)
     geometries = shapes(polygons)
     return shapely.area(geometries), shapely.length(geometries)

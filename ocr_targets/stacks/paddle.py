@@ -135,7 +135,7 @@ def shrink_map_in_place(
             ignore_tags[i] = True
         else:
             kept.append(i)
-    areas, lengths = measure([polys[i] for i in kept])
+    areas, lengths = measure(polys[kept] if stacked else [polys[i] for i in kept])
     factors = [float(1 - np.power(ratio, 2)) for ratio in np.arange(shrink_ratio, 1, shrink_ratio)]
     filled = []
     for i, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
