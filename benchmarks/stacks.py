@@ -3,8 +3,8 @@
 PaddleOCR gets what its ``DetLabelEncode`` gives its two ops (absolute float32 polygons on a
 640x640 image); docTR gets relative boxes, and relative polygons, of a page at output size
 640x640. The words are the photographed receipts' (164 words), brought to 640x640 as the
-other sections bring them. Timings are CPU time of this process (on a shared machine, what
-others run does not count in it), the best of interleaved passes, after a warm-up.
+other sections bring them. Timings are this process's CPU time (on a shared machine, less
+disturbed by the others' work than wall time), the best of interleaved passes, after a warm-up.
 
 ``bench_stacks`` prints its table and returns summary rows (what, now, goal) for ``row``.
 """
@@ -59,7 +59,7 @@ def _receipts(count: int) -> list[np.ndarray]:
     return [np.array(sample.polygons, dtype=np.float32).reshape(-1, 4, 2) for sample in samples]
 
 
-def _contenders(scenes: list[np.ndarray]) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
+def _contenders(scenes: list[np.ndarray]) -> list[tuple[str, Callable[[], None], Callable[[], None]]]:
     """(label, the stack's own code over all scenes, ours over all scenes), per stack and input."""
     their_border, their_shrink = paddle_ops()
     samples = [
@@ -67,19 +67,26 @@ def _contenders(scenes: list[np.ndarray]) -> list[tuple[str, Callable[[], object
         for polys in scenes
     ]
 
-    def paddle_run(border: Callable, shrink: Callable) -> Callable[[], object]:
-        # Fresh polygons and tags each time: the shrink op edits them in place.
-        return lambda: [
-            shrink(border(dict(s, polys=s["polys"].copy(), ignore_tags=s["ignore_tags"].copy()))) for s in samples
-        ]
+    def paddle_run(border: Callable, shrink: Callable) -> Callable[[], None]:
+        def run() -> None:
+            # Fresh polygons and tags each time (the shrink op edits them in place); each image's
+            # targets dropped before the next, as a loader's collate consumes them.
+            for s in samples:
+                shrink(border(dict(s, polys=s["polys"].copy(), ignore_tags=s["ignore_tags"].copy())))
+
+        return run
 
     relative = [np.clip(polys / SIZE, 0, 1).astype(np.float32) for polys in scenes]
     boxes = [np.concatenate((words.min(axis=1), words.max(axis=1)), axis=1) for words in relative]
     theirs, ours = doctr_dbnet()(), doctr_dbnet()()
     doctr.install(ours)
 
-    def doctr_run(model: object, pages: list[np.ndarray]) -> Callable[[], object]:
-        return lambda: [model.build_target([{"words": words}], (1, SIZE, SIZE)) for words in pages]
+    def doctr_run(model: object, pages: list[np.ndarray]) -> Callable[[], None]:
+        def run() -> None:
+            for words in pages:
+                model.build_target([{"words": words}], (1, SIZE, SIZE))
+
+        return run
 
     return [
         (
