@@ -86,7 +86,7 @@ def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_targe
     """The words of one class of one page, into that page's maps (views, edited in place)."""
     rejected = [k for k in range(len(polygons)) if sizes[k] < self.min_size_box]
     kept = [k for k in range(len(polygons)) if not sizes[k] < self.min_size_box]
-    areas, lengths = measure([polygons[k] for k in kept])
+    areas, lengths = measure(polygons[kept])
     factor = float(1 - np.power(self.shrink_ratio, 2))  # Python floats: numpy's float64 arithmetic
     shrunk, candidates = [], []
     for k, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
