@@ -8,11 +8,16 @@ docTR builds its targets inside the loss, every step, validation included: relat
 (N, 4) or polygons (N, P, 2) per class, targets at the output size. A word whose box is under
 ``min_size_box`` pixels, or that shrinks to nothing or to an invalid polygon, masks its
 bounding box out of the probability mask.
+
+Where docTR's ``draw_thresh_map`` raises (a self-crossing word on the page's edge whose first
+dilated path lies wholly outside the map: a broadcast ValueError), the word's border is
+skipped instead, as if that call had returned, and counted in ``model.skipped_words``.
 """
 
 from __future__ import annotations
 
 import types
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -24,6 +29,7 @@ from ._draw import as_arrays, draw_words, measure, offsetter, shapes
 def install(model: object) -> None:
     """Make ``model`` (a docTR DBNet) build its targets with :func:`build_target`."""
     model.build_target = types.MethodType(build_target, model)
+    model.skipped_words = Counter()  # words whose border docTR's own code would have raised for
 
 
 def build_target(
@@ -48,7 +54,7 @@ def build_target(
             if relative.shape[0] == 0:
                 seg_mask[page, label] = False  # a page without words is masked out whole
             polygons, boxes, sizes = _absolute(relative, height, width)
-            _draw_class(
+            skipped = _draw_class(
                 self,
                 polygons,
                 boxes,
@@ -60,6 +66,8 @@ def build_target(
                 scale,
                 offset,
             )
+            if skipped:
+                vars(self).setdefault("skipped_words", Counter())["outside the map"] += skipped
     return seg_target, seg_mask, thresh_target, thresh_mask.astype(bool)
 
 
@@ -82,8 +90,9 @@ def _absolute(relative: np.ndarray, height: int, width: int) -> tuple[np.ndarray
     return polygons, boxes, np.minimum(x1 - x0, y1 - y0)
 
 
-def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_target, thresh_mask, scale, offset) -> None:
-    """The words of one class of one page, into that page's maps (views, edited in place)."""
+def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_target, thresh_mask, scale, offset) -> int:
+    """The words of one class of one page, into that page's maps (views, edited in place);
+    return how many borders were skipped where docTR's code raises."""
     rejected = [k for k in range(len(polygons)) if sizes[k] < self.min_size_box]
     kept = [k for k in range(len(polygons)) if not sizes[k] < self.min_size_box]
     areas, lengths = measure(polygons[kept])
@@ -115,4 +124,4 @@ def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_targe
     for k in rejected:
         x0, y0, x1, y1 = boxes[k].tolist()
         seg_mask[y0 : y1 + 1, x0 : x1 + 1] = False
-    draw_words(thresh_target, words, distances, dilated, scale, offset, doctr=True)
+    return int(draw_words(thresh_target, words, distances, dilated, scale, offset, doctr=True).sum())
