@@ -139,6 +139,16 @@ def test_list_polygons_of_several_lengths_match_paddleocr():
     assert_same(theirs(data), got)
 
 
+def test_a_word_of_two_points_is_skipped_and_counted():
+    # shapely refuses a ring of fewer than 4 coordinates: PaddleOCR's border op raises.
+    polys = [np.array([[10, 10], [50, 12], [48, 30], [11, 28]], np.float32), np.array([[5, 40], [60, 40]], np.float32)]
+    data = sample((70, 70), polys, [False, False])
+    assert crashing_words(data) == [1]
+    got, border = ours(data)
+    assert border.skipped == {"fewer than 3 points": 1}
+    assert_same(theirs(data, [1]), got)
+
+
 def test_non_finite_coordinates_are_refused():
     polys = np.array([[[1, 1], [np.nan, 2], [3, 9]]], dtype=np.float32)
     with pytest.raises(ValueError, match="polygon 0: non-finite"):
