@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from benchmarks.synthetic import receipt_polygons
 from ocr_targets.stacks import doctr, stack
 from ocr_targets.stacks.released import doctr_dbnet
+from tests.helpers import examples
 
 
 def theirs(target, shape, **attributes):
@@ -142,7 +143,7 @@ def targets(draw):
     return pages, shape
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(targets())
 def test_random_targets_match_doctr(case):
     target, shape = case

@@ -16,6 +16,7 @@ from benchmarks.synthetic import receipt_polygons
 from ocr_targets import compute_targets
 from ocr_targets.stacks import paddle, stack
 from ocr_targets.stacks.released import paddle_ops
+from tests.helpers import examples
 
 KEYS = ("threshold_map", "threshold_mask", "shrink_map", "shrink_mask", "polys", "ignore_tags")
 
@@ -178,7 +179,7 @@ def scenes(draw):
     return shape, polys, tags
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
 def test_random_scenes_match_paddleocr(scene):
     shape, polys, tags = scene
