@@ -166,7 +166,7 @@ def _validate_in_place(polys, ignore_tags, height: int, width: int, stacked: boo
             raise ValueError("polygons with non-finite coordinates")
         polygon[..., 0] = np.clip(polygon[..., 0], 0, width - 1)
         polygon[..., 1] = np.clip(polygon[..., 1], 0, height - 1)
-    areas = _signed_areas(polys) if stacked else [_signed_areas(polygon) for polygon in polys]
+    areas = _signed_areas(polys).tolist() if stacked else [_signed_areas(polygon) for polygon in polys]
     for i, area in enumerate(areas):
         if abs(area) < 1:
             ignore_tags[i] = True
@@ -177,7 +177,7 @@ def _validate_in_place(polys, ignore_tags, height: int, width: int, stacked: boo
 def _smallest_sides(polys, stacked: bool) -> Sequence[float]:
     """Each word's ``min(height, width)`` as PaddleOCR takes it, the extents in the points' dtype."""
     if stacked:
-        return (polys.max(axis=1) - polys.min(axis=1)).min(axis=1)
+        return (polys.max(axis=1) - polys.min(axis=1)).min(axis=1).tolist()
     return [np.min(polygon.max(axis=0) - polygon.min(axis=0)) for polygon in polys]
 
 
