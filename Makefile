@@ -8,6 +8,10 @@ PINNED := .venv-pinned
 EXTRAS := .[torch,test,dask,s3]
 # A CPU build; an unpinned torch pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
+# The training stacks' own releases, the oracles of tests/test_stacks_*.py, without their
+# dependencies (two more OpenCV wheels, paddlepaddle's, a torchvision built for CUDA): what their
+# target code imports is in the test extra.
+STACK_ORACLES := paddleocr==2.10.0 python-doctr==1.1.0
 STORE ?= data/targets.zarr
 JOBS ?=
 
@@ -16,12 +20,14 @@ JOBS ?=
 install: install-pinned
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e "$(EXTRAS)" "$(TORCH)"
+	$(BIN)/python -m pip install --no-deps $(STACK_ORACLES)
 
 # The baseline pins both OpenCV wheels: opencv-python 4.8.1.78 and the headless 4.11.0.86 that
 # albumentations brings.
 install-pinned:
 	$(PYTHON) -m venv $(PINNED)
 	$(PINNED)/bin/python -m pip install -c constraints/baseline.txt -e "$(EXTRAS)" "$(TORCH)" opencv-python
+	$(PINNED)/bin/python -m pip install --no-deps $(STACK_ORACLES)
 
 # What a change most often breaks (maps exact, parity, the store, collate, CLI messages), a
 # tenth of the property tests' examples: about 3 minutes on 2 cores.
