@@ -433,7 +433,20 @@ def bench_baseline(checkout: Path, python: Path) -> None:
         f"{result['train']:.2f}x", "reported")  # fmt: skip
 
 
-SECTIONS = {"maps": bench_maps, "job": bench_job, "loader": bench_loader, "scale": lambda images: bench_scale()}
+def bench_stacks_section(images: int) -> None:
+    from .stacks import bench_stacks  # the stacks' released code: shapely, paddleocr and python-doctr
+
+    for summary_row in bench_stacks(images):
+        row(*summary_row)
+
+
+SECTIONS = {
+    "maps": bench_maps,
+    "stacks": bench_stacks_section,
+    "job": bench_job,
+    "loader": bench_loader,
+    "scale": lambda images: bench_scale(),
+}
 
 
 def main() -> None:
