@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-
-from joblib import Parallel, delayed
 
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
@@ -25,7 +23,7 @@ from ocr_targets.location import STORAGE_ERRORS, Location
 from ocr_targets.store import StoreSettings, StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
-from . import cluster
+from . import cluster, workers
 from .errors import CommandError
 from .progress import progress
 from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
@@ -119,7 +117,7 @@ class Job:
     settings: StoreSettings = StoreSettings()
     recheck: bool = False
     jobs: int = -1
-    dask: str | None = None  # a scheduler address, or local:N; None: joblib on this machine
+    dask: str | None = None  # a scheduler address, or local:N; None: processes on this machine
     storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec's, for every URL
     overwrite: bool = False
     break_lock: bool = False
@@ -183,9 +181,7 @@ def run(job: Job) -> Summary:
                             summary.computed_names.append(names[index])
         finally:
             bar.close()
-            with warnings.catch_warnings():  # a stopped run: joblib counts the results left unused
-                warnings.filterwarnings("ignore", category=UserWarning, module=r"joblib\.")
-                results.close()
+            results.close()
     except KeyboardInterrupt as interrupt:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
@@ -210,7 +206,7 @@ def processes(jobs: int, pending: int) -> int:
 
 
 def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]:
-    """Every task's result, as they complete: joblib processes here (or this process alone, for
+    """Every task's result, as they complete: worker processes here (or this process alone, for
     a small job), or a Dask cluster."""
     if job.dask:
         yield from cluster.results(
@@ -219,11 +215,20 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
             tasks,
             lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
         )
-    else:
-        workers = processes(job.jobs, pending)
-        threads = max(1, (os.cpu_count() or 1) // workers)  # a block's compression on the cores left idle
-        tasks = [replace(task, threads=threads) for task in tasks]
-        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
+        return
+    count = processes(job.jobs, pending)
+    threads = max(1, (os.cpu_count() or 1) // count)  # a block's compression on the cores left idle
+    tasks = [replace(task, threads=threads) for task in tasks]
+    if count == 1:
+        yield from map(run_task, tasks)
+        return
+    yield from workers.results(
+        run_task,
+        tasks,
+        count,
+        multiprocessing.get_context("spawn"),
+        lambda task, error: task.failed(f"its worker process died ({error})"),
+    )
 
 
 @contextlib.contextmanager
