@@ -41,6 +41,8 @@ class Summary:
     computed_names: list[str] = field(default_factory=list)  # the first few
     seconds: float = 0.0
     store_bytes: int | None = 0
+    missing: list[str] = field(default_factory=list)  # objects of kept entries that are not there
+    refused: list[str] = field(default_factory=list)  # ... that the storage will not give, and why
     report_error: str | None = None
 
     def lines(self) -> list[str]:
@@ -58,6 +60,16 @@ class Summary:
             lines.append(
                 f"{count} entries were recomputed because their stored objects could not be read "
                 f"(the first: {self.unreadable[0][1]})"
+            )
+        if self.missing:
+            lines.append(
+                f"objects of entries kept as done are missing: {_some(self.missing, len(self.missing), 3)}; "
+                "this run does not look inside the entries it keeps: rerun with --recheck to recompute them"
+            )
+        if self.refused:
+            lines.append(
+                f"objects of entries kept as done the storage refuses: {_some(self.refused, len(self.refused), 1)}; "
+                "neither this run nor --recheck (which must read them) repairs that: fix it, then `ocr-targets verify`"
             )
         if self.shifted:
             lines.append(
@@ -298,6 +310,13 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
         kept = tuple(entry for entry in block if entry is not None)
         tasks.append(Task(job.images, job.out, job.settings, settings, run, start // size, start, len(block), kept))
     writer.arrange(rewrite, sources, [failure.index for failure in summary.failures])
+    if held and not job.recheck:  # what --recheck would find among the blocks kept, cheaply
+        kept = [
+            block
+            for block in range(-(-len(names) // size))
+            if block not in rewrite and done[block * size : (block + 1) * size].any()
+        ]
+        summary.missing, summary.refused = writer.unrepaired(kept)
     return tasks
 
 

@@ -320,6 +320,12 @@ def test_an_object_the_disk_refuses_is_named_with_its_cause_by_every_command(mad
     assert f"Unreadable: {out}: cannot read entry 5: {refused}" in read.stderr
     arguments = ["-m", "precompute", "precompute", "--images", str(images), "--annotations", str(annotations),
                  "--out", str(out), "--block", "4", "--quiet"]  # fmt: skip
+    rerun = refused_reads(*arguments)
+    assert (
+        rerun.returncode == 0
+        and (f"objects of entries kept as done the storage refuses: {refused}; neither this run nor --recheck")
+        in rerun.stdout
+    ), rerun.stdout
     recheck = refused_reads(*arguments, "--recheck")
     assert recheck.returncode == 2 and recheck.stderr.count("\n") == 1, recheck.stderr
     assert (
