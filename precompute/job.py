@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import signal
 import threading
@@ -158,6 +157,8 @@ def run(job: Job) -> Summary:
     keep_freed_memory(job.settings.block_bytes)  # --jobs 1 computes here
     entries, annotations_digest = read_ufo_file(job.annotations)
     names = list(entries)
+    if not job.dask and len(names) > job.settings.block and processes(job.jobs, len(names)) > 1:
+        workers.start()  # workers may be wanted: the server imports while this process plans
     _require_some_images(job, names)
     sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
@@ -205,9 +206,10 @@ def run(job: Job) -> Summary:
     return _finish(job, summary, start)
 
 
-# A worker process takes about a second to start (Python, numpy, numba's cache, OpenCV, zarr):
-# the time of some 40 images. One is started per this many images to compute, at most.
-IMAGES_PER_PROCESS = 64
+# A worker starts in milliseconds (precompute.workers), from a forkserver that imports for about
+# 0.7 s of a core while this process plans: a run of a few images, over before that, is computed
+# here. One worker per this many images to compute, at most.
+IMAGES_PER_PROCESS = 8
 
 
 def processes(jobs: int, pending: int) -> int:
@@ -228,7 +230,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
             lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
         )
         return
-    count = processes(job.jobs, pending)
+    count = max(1, min(processes(job.jobs, pending), len(tasks)))  # a task is a block: a process each at most
     threads = max(1, (os.cpu_count() or 1) // count)  # a block's compression on the cores left idle
     tasks = [replace(task, threads=threads) for task in tasks]
     if count == 1:
@@ -238,7 +240,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
         run_task,
         tasks,
         count,
-        multiprocessing.get_context("spawn"),
+        workers.context(),
         lambda task, error: task.failed(f"its worker process died ({error})"),
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from precompute import workers
 from tests import stopping
 from tests.conftest import copy_dataset
 
@@ -62,3 +63,22 @@ def test_workers_exit_when_the_job_is_killed(tmp_path):
     while any(map(_alive, seen)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [process for process in seen if _alive(process)]
+
+
+def _whence(_: int) -> tuple[int, str, bool]:
+    from ocr_targets.store import _zarr
+
+    parent = os.getppid()
+    return parent, Path(f"/proc/{parent}/cmdline").read_bytes().decode(), _zarr._IMPORTED_BY == os.getpid()
+
+
+def test_workers_are_forked_from_a_server_that_imported_what_tasks_need():
+    """Not the client (which may hold threads), not fresh interpreters (a second each): the
+    forkserver, preloaded; each worker owns rayon's pool, which the server never entered."""
+    context = workers.context()
+    assert context.get_start_method() == "forkserver"
+    workers.start()
+    found = list(workers.results(_whence, [1, 2], 2, context, lambda task, error: error))
+    assert {parent for parent, _, _ in found} != {os.getpid()}
+    assert all("forkserver" in command and "precompute.tasks" in command for _, command, _ in found), found
+    assert all(owns for _, _, owns in found)

@@ -16,6 +16,7 @@ from ._reader import Entry, TargetStore, open_store
 from ._rows import Record
 from ._settings import StoreSettings
 from ._writer import StoreWriter
+from ._zarr import adopt_pool
 
 __all__ = [
     "DEFAULT_BLOCK",
@@ -33,6 +34,7 @@ __all__ = [
     "TargetStore",
     "Unowned",
     "Unreadable",
+    "adopt_pool",
     "open_store",
     "over_capacity",
     "thresh_tolerance",
