@@ -23,7 +23,7 @@ from ocr_targets.store import StoreSettings, StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
 from . import cluster, workers
-from .errors import CommandError
+from .errors import CommandError, Terminated
 from .progress import progress
 from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
 
@@ -98,10 +98,6 @@ def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
 
 class _StorageFailed(Exception):
     """A task could not write its block: the run stops, as for any failure of the store's storage."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, ``docker stop``), handled as Ctrl-C is."""
 
 
 class Stopped(Exception):

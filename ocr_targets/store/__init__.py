@@ -8,9 +8,10 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 (reading by index) and :mod:`._zarr` (every use of zarr beyond its documented API).
 """
 
+from ..choices import DEFAULT_BLOCK, THRESH_DTYPES, thresh_tolerance
 from ._blocks import Blocks
 from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
-from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, over_capacity, thresh_tolerance
+from ._layout import SCHEMA_VERSION, over_capacity
 from ._lock import StoreLock
 from ._reader import Entry, TargetStore, open_store
 from ._rows import Record

@@ -27,6 +27,7 @@ import numpy as np
 import zarr
 from zarr.api.asynchronous import create_array
 
+from ..choices import thresh_tolerance
 from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._blocks import missing_objects, refusal, unreadable_objects
 from ._errors import StoreError, Unowned, Unreadable
@@ -39,7 +40,6 @@ from ._layout import (
     ArraySpec,
     compressors,
     name_tags,
-    thresh_tolerance,
 )
 from ._lock import LOCK, StoreLock, now
 from ._rows import read_rows
