@@ -82,3 +82,34 @@ def test_workers_are_forked_from_a_server_that_imported_what_tasks_need():
     assert {parent for parent, _, _ in found} != {os.getpid()}
     assert all("forkserver" in command and "precompute.tasks" in command for _, command, _ in found), found
     assert all(owns for _, _, owns in found)
+
+
+def _dies(task: int) -> int:
+    if task == 1:
+        os._exit(3)  # as the OOM killer would end it
+    return task
+
+
+def _sleeps(task: tuple[Path, float]) -> int:
+    where, seconds = task
+    where.write_text(str(os.getpid()))
+    time.sleep(seconds)
+    where.with_suffix(".finished").touch()
+    return os.getpid()
+
+
+def test_a_task_whose_worker_dies_comes_back_failed():
+    found = list(workers.results(_dies, [1], 1, workers.context(), lambda task, error: ("failed", task)))
+    assert found == [("failed", 1)]
+
+
+def test_a_run_stopped_early_leaves_no_worker_running(tmp_path):
+    """Closed before its end (Ctrl-C, a storage failure), the results kill the workers still at a
+    task, and return once they are gone: none writes into the store after its client let go."""
+    slow = tmp_path / "slow"
+    results = workers.results(_sleeps, [(tmp_path / "quick", 0), (slow, 600)], 2, workers.context(), None)
+    next(results)
+    while not slow.exists():  # the second task is running
+        time.sleep(0.01)
+    results.close()
+    assert _stat(int(slow.read_text())) is None and not slow.with_suffix(".finished").exists()
