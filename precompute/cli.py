@@ -328,6 +328,10 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_precompute(args: argparse.Namespace) -> int:
+    from . import workers
+
+    if not args.dask and args.jobs != 1:
+        workers.start()  # the workers' server imports while this process does
     from ocr_targets.location import Location, parse_storage_options
     from ocr_targets.store import StoreSettings
 
