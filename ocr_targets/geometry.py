@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pyclipper
 
+from .choices import PAD_MODES
+
 # Far beyond any image, and small enough that every square the maps take stays exact.
 COORDINATE_LIMIT = 2.0**24
 EPS = float(np.finfo(float).eps)  # the baseline's eps: float64 machine epsilon
@@ -80,7 +82,6 @@ def _as_array(path: list[list[int]]) -> np.ndarray:
     return np.fromiter(chain.from_iterable(path), dtype=np.int32, count=2 * len(path)).reshape(-1, 2)
 
 
-PAD_MODES = ("center", "top-left")
 # How far (pixels) a word may stick out of a frame and still count as drawn on it (rule 5).
 _FRAME_TOLERANCE = 1.5
 

@@ -1,4 +1,5 @@
-"""The ``ocr-targets`` command line."""
+"""The ``ocr-targets`` command line. Building it imports no numpy, numba, OpenCV or zarr: each
+command imports what it uses when it runs, so that ``--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -9,18 +10,17 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocr_targets import __version__
+from ocr_targets.choices import DEFAULT_BLOCK, PAD_MODES, THRESH_DTYPES, thresh_tolerance
 from ocr_targets.config import TargetConfig
-from ocr_targets.geometry import PAD_MODES
-from ocr_targets.images import ImageError
-from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options, storage_problem
-from ocr_targets.store import DEFAULT_BLOCK, THRESH_DTYPES, StoreError, StoreSettings, thresh_tolerance
-from ocr_targets.ufo import AnnotationError
 
-from . import info, job, memory, show, verify
-from .errors import CommandError
+from .errors import CommandError, Terminated
 from .text import say
+
+if TYPE_CHECKING:
+    from ocr_targets.location import Location
 
 DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     describe.add_argument("store", help=STORE_HELP)
     _storage_option(describe)
-    describe.set_defaults(run=lambda args: say(info.info(_store(args))) or 0)
+    describe.set_defaults(run=run_info)
 
     picture = commands.add_parser(
         "show",
@@ -285,10 +285,23 @@ def _storage_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _store(args: argparse.Namespace) -> Location:
+    from ocr_targets.location import Location, parse_storage_options
+
     return Location.of(args.store, parse_storage_options(args.storage_option))
 
 
+def run_info(args: argparse.Namespace) -> int:
+    from . import info
+
+    say(info.info(_store(args)))
+    return 0
+
+
 def run_verify(args: argparse.Namespace) -> int:
+    from ocr_targets.location import Location
+
+    from . import verify
+
     store = _store(args)
     report = verify.verify(
         store,
@@ -304,6 +317,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from ocr_targets.location import Location
+
+    from . import show
+
     store = _store(args)
     index, name = show.show(store, args.image, args.out, args.images and Location.of(args.images, store.options))
     say(f"wrote {args.out}: entry {index}, {name}")
@@ -311,6 +328,15 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_precompute(args: argparse.Namespace) -> int:
+    from . import workers
+
+    if not args.dask and args.jobs != 1:
+        workers.start()  # the workers' server imports while this process does
+    from ocr_targets.location import Location, parse_storage_options
+    from ocr_targets.store import StoreSettings
+
+    from . import job, memory
+
     options = parse_storage_options(args.storage_option)
     images = Location.of(args.images, options)
     if not images.exists():
@@ -383,24 +409,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
-    except (AnnotationError, ImageError, StoreError, CommandError) as error:
-        say(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except STORAGE_ERRORS as error:  # a path no check caught, or the S3 client's own: no traceback
-        where = getattr(args, "store", None) or getattr(args, "out", None)
-        location = Location.of(where, parse_storage_options(args.storage_option)) if isinstance(where, str) else None
-        say(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
-        return 2
+    except Exception as error:  # the command's own errors, imported with it: said in one line
+        return _failed(args, error)
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, job.Terminated)
+        terminated = isinstance(interrupt, Terminated)
         print(f"ocr-targets {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _failed(args: argparse.Namespace, error: Exception) -> int:
+    """Exit status 2 and the error in one line, for a known error; any other is raised."""
+    from ocr_targets.images import ImageError
+    from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options, storage_problem
+    from ocr_targets.store import StoreError
+    from ocr_targets.ufo import AnnotationError
+
+    if isinstance(error, (AnnotationError, ImageError, StoreError, CommandError)):
+        say(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    if isinstance(error, STORAGE_ERRORS):  # a path no check caught, or the S3 client's own: no traceback
+        where = getattr(args, "store", None) or getattr(args, "out", None)
+        location = Location.of(where, parse_storage_options(args.storage_option)) if isinstance(where, str) else None
+        say(f"ocr-targets {args.command}: error: {storage_problem(error, location)}", file=sys.stderr)
+        return 2
+    raise error
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise job.Terminated
+    raise Terminated
 
 
 if __name__ == "__main__":

@@ -10,12 +10,9 @@ import signal
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-
-from joblib import Parallel, delayed
 
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
@@ -26,8 +23,8 @@ from ocr_targets.store import StoreSettings
 from ocr_targets.store.writing import StoreWriter, over_capacity
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
 
-from . import cluster
-from .errors import CommandError
+from . import cluster, workers
+from .errors import CommandError, Terminated
 from .progress import progress
 from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
 
@@ -44,6 +41,8 @@ class Summary:
     computed_names: list[str] = field(default_factory=list)  # the first few
     seconds: float = 0.0
     store_bytes: int | None = 0
+    missing: list[str] = field(default_factory=list)  # objects of kept entries that are not there
+    refused: list[str] = field(default_factory=list)  # ... that the storage will not give, and why
     report_error: str | None = None
 
     def lines(self) -> list[str]:
@@ -61,6 +60,16 @@ class Summary:
             lines.append(
                 f"{count} entries were recomputed because their stored objects could not be read "
                 f"(the first: {self.unreadable[0][1]})"
+            )
+        if self.missing:
+            lines.append(
+                f"objects of entries kept as done are missing: {_some(self.missing, len(self.missing), 3)}; "
+                "this run does not look inside the entries it keeps: rerun with --recheck to recompute them"
+            )
+        if self.refused:
+            lines.append(
+                f"objects of entries kept as done the storage refuses: {_some(self.refused, len(self.refused), 1)}; "
+                "neither this run nor --recheck (which must read them) repairs that: fix it, then `ocr-targets verify`"
             )
         if self.shifted:
             lines.append(
@@ -92,10 +101,6 @@ class _StorageFailed(Exception):
     """A task could not write its block: the run stops, as for any failure of the store's storage."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, ``docker stop``), handled as Ctrl-C is."""
-
-
 class Stopped(Exception):
     """The run stopped before its end (``reason``: interrupted, disk full); every entry it
     finished is marked done, nothing half-written is, and a rerun completes the store."""
@@ -120,7 +125,7 @@ class Job:
     settings: StoreSettings = StoreSettings()
     recheck: bool = False
     jobs: int = -1
-    dask: str | None = None  # a scheduler address, or local:N; None: joblib on this machine
+    dask: str | None = None  # a scheduler address, or local:N; None: processes on this machine
     storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec's, for every URL
     overwrite: bool = False
     break_lock: bool = False
@@ -149,6 +154,8 @@ def run(job: Job) -> Summary:
     keep_freed_memory(job.settings.block_bytes)  # --jobs 1 computes here
     entries, annotations_digest = read_ufo_file(job.annotations)
     names = list(entries)
+    if not job.dask and len(names) > job.settings.block and processes(job.jobs, len(names)) > 1:
+        workers.start()  # workers may be wanted: the server imports while this process plans
     _require_some_images(job, names)
     sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
@@ -184,9 +191,7 @@ def run(job: Job) -> Summary:
                             summary.computed_names.append(names[index])
         finally:
             bar.close()
-            with warnings.catch_warnings():  # a stopped run: joblib counts the results left unused
-                warnings.filterwarnings("ignore", category=UserWarning, module=r"joblib\.")
-                results.close()
+            results.close()
     except KeyboardInterrupt as interrupt:
         reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
@@ -198,9 +203,10 @@ def run(job: Job) -> Summary:
     return _finish(job, summary, start)
 
 
-# A worker process takes about a second to start (Python, numpy, numba's cache, OpenCV, zarr):
-# the time of some 40 images. One is started per this many images to compute, at most.
-IMAGES_PER_PROCESS = 64
+# A worker starts in milliseconds (precompute.workers), from a forkserver that imports for about
+# 0.7 s of a core while this process plans: a run of a few images, over before that, is computed
+# here. One worker per this many images to compute, at most.
+IMAGES_PER_PROCESS = 8
 
 
 def processes(jobs: int, pending: int) -> int:
@@ -211,7 +217,7 @@ def processes(jobs: int, pending: int) -> int:
 
 
 def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]:
-    """Every task's result, as they complete: joblib processes here (or this process alone, for
+    """Every task's result, as they complete: worker processes here (or this process alone, for
     a small job), or a Dask cluster."""
     if job.dask:
         yield from cluster.results(
@@ -220,11 +226,20 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
             tasks,
             lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
         )
-    else:
-        workers = processes(job.jobs, pending)
-        threads = max(1, (os.cpu_count() or 1) // workers)  # a block's compression on the cores left idle
-        tasks = [replace(task, threads=threads) for task in tasks]
-        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
+        return
+    count = max(1, min(processes(job.jobs, pending), len(tasks)))  # a task is a block: a process each at most
+    threads = max(1, (os.cpu_count() or 1) // count)  # a block's compression on the cores left idle
+    tasks = [replace(task, threads=threads) for task in tasks]
+    if count == 1:
+        yield from map(run_task, tasks)
+        return
+    yield from workers.results(
+        run_task,
+        tasks,
+        count,
+        workers.context(),
+        lambda task, error: task.failed(f"its worker process died ({error})"),
+    )
 
 
 @contextlib.contextmanager
@@ -294,6 +309,13 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
         kept = tuple(entry for entry in block if entry is not None)
         tasks.append(Task(job.images, job.out, job.settings, settings, run, start // size, start, len(block), kept))
     writer.arrange(rewrite, sources, [failure.index for failure in summary.failures])
+    if held and not job.recheck:  # what --recheck would find among the blocks kept, cheaply
+        kept = [
+            block
+            for block in range(-(-len(names) // size))
+            if block not in rewrite and done[block * size : (block + 1) * size].any()
+        ]
+        summary.missing, summary.refused = writer.unrepaired(kept)
     return tasks
 
 

@@ -1,4 +1,4 @@
-"""The job's worker side: one task per block, run in a joblib process or on a Dask worker.
+"""The job's worker side: one task per block, run in a worker process or on a Dask worker.
 
 A task carries over the entries the store holds, computes the others and writes the block;
 it never raises, so each image's problem comes back as its :class:`Failure` and the client

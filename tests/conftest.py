@@ -75,9 +75,8 @@ def store_with_images(_made_with_images, dataset) -> tuple[Path, Path, Path]:
 
 @pytest.fixture(autouse=True)
 def _workers_for_small_jobs(monkeypatch):
-    """The suite's jobs are of 12 to 40 images, which a run would compute in its own process: a
-    test that asks for ``jobs=2`` gets two worker processes, as a job of hundreds of images does
-    (in this process; a job run as a command keeps the rule, see test_job)."""
+    """A test that asks for ``jobs=2`` gets two worker processes from 5 images on (a run computes
+    up to 8 in its own process; a job run as a command keeps that rule, see test_job)."""
     monkeypatch.setattr("precompute.job.IMAGES_PER_PROCESS", 4)
 
 

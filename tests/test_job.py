@@ -419,7 +419,25 @@ def test_taking_over_a_dead_holders_lock_never_removes_a_new_one(tmp_path):
 
 
 def test_a_job_starts_a_worker_process_per_block_of_work_at_most(monkeypatch):
-    monkeypatch.setattr(job, "IMAGES_PER_PROCESS", 64)  # as a run has it (the suite lowers it: conftest)
-    assert job.processes(2, 12) == 1  # the bundled sample: computed in the job's own process
-    assert job.processes(2, 65) == 2 and job.processes(8, 200) == 4
+    monkeypatch.setattr(job, "IMAGES_PER_PROCESS", 8)  # as a run has it (the suite lowers it: conftest)
+    assert job.processes(2, 8) == 1  # a few images: computed in the job's own process
+    assert job.processes(2, 12) == 2 and job.processes(8, 20) == 3 and job.processes(8, 200) == 8
     assert job.processes(-1, 10**6) == (os.cpu_count() or 1) and job.processes(1, 10**6) == 1
+
+
+def test_a_plain_rerun_names_the_damage_it_keeps_and_the_flag_that_repairs_it(made_store, capsys):
+    images, annotations, out = made_store
+    shard = out / "thresh_map" / "c" / "1" / "0" / "0"  # entries 4 to 7
+    assert shard.is_file()
+    shard.unlink()
+    arguments = ["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                 "--block", "4", "--jobs", "1", "--quiet"]  # fmt: skip
+    assert main(arguments) == 0
+    assert (
+        f"objects of entries kept as done are missing: {shard}; this run does not look inside the entries it keeps: "
+        "rerun with --recheck to recompute them"
+    ) in capsys.readouterr().out
+    assert main([*arguments, "--recheck"]) == 0
+    assert "12 images: 4 computed, 8 reused" in capsys.readouterr().out
+    assert main(arguments) == 0
+    assert "missing" not in capsys.readouterr().out

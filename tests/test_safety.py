@@ -321,6 +321,12 @@ def test_an_object_the_disk_refuses_is_named_with_its_cause_by_every_command(mad
     assert f"Unreadable: {out}: cannot read entry 5: {refused}" in read.stderr
     arguments = ["-m", "precompute", "precompute", "--images", str(images), "--annotations", str(annotations),
                  "--out", str(out), "--block", "4", "--quiet"]  # fmt: skip
+    rerun = refused_reads(*arguments)
+    assert (
+        rerun.returncode == 0
+        and (f"objects of entries kept as done the storage refuses: {refused}; neither this run nor --recheck")
+        in rerun.stdout
+    ), rerun.stdout
     recheck = refused_reads(*arguments, "--recheck")
     assert recheck.returncode == 2 and recheck.stderr.count("\n") == 1, recheck.stderr
     assert (
@@ -392,3 +398,31 @@ def test_an_image_beyond_the_stores_capacity_fails_before_its_geometry(dataset, 
         failure.message
     )
     assert "icdar2015_img_1.jpg" not in computed  # failed in the plan, never sent to a task
+
+
+def test_a_store_a_fresh_job_is_creating_is_said_to_be_so_not_foreign(dataset, tmp_path, monkeypatch, capsys):
+    """Between the root's creation and its attributes, a first run's store is a zarr store that is
+    not yet ocr-targets': a reader is told a job is creating it, not to choose another --out."""
+    from ocr_targets.store import _writer
+
+    images, annotations = dataset
+    out = tmp_path / "targets.zarr"
+    real, seen = _writer._create_arrays, []
+
+    def create_arrays(group, specs, block):
+        real(group, specs, block)  # the window: the lock held, the root without its attributes
+        with pytest.raises(StoreError) as opening:
+            open_store(out)
+        seen.append(str(opening.value))
+        seen.extend(
+            (main([command, str(out), *extra]), capsys.readouterr().err)
+            for command, extra in (("info", []), ("verify", ["--jobs", "1", "--quiet"]))
+        )
+
+    monkeypatch.setattr(_writer, "_create_arrays", create_arrays)
+    run_job(images, annotations, out)
+    creating = f"{out}: a precompute job is creating this store (process {os.getpid()} on "
+    assert seen[0].startswith(creating), seen
+    for status, error in seen[1:]:
+        assert status == 2 and creating in error and "choose another --out" not in error, error
+    assert len(open_store(out)) == 12

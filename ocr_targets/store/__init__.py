@@ -9,8 +9,9 @@ creating, laying out, marking done), :mod:`._lock` (one writer at a time), :mod:
 job writes with is :mod:`.writing`, apart from what a reader needs.
 """
 
+from ..choices import DEFAULT_BLOCK, THRESH_DTYPES, thresh_tolerance
 from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
-from ._layout import DEFAULT_BLOCK, SCHEMA_VERSION, THRESH_DTYPES, thresh_tolerance
+from ._layout import SCHEMA_VERSION
 from ._reader import Entry, TargetStore, open_store
 from ._settings import StoreSettings
 

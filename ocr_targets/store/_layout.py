@@ -11,7 +11,7 @@ a block whose images fit one run is one object, as for the other arrays. N image
 target side:
 
     binary_maps      (N, 3, S, S) uint8   prob_map, prob_mask, thresh_mask (0/1, lossless)
-    thresh_map       (N, S, S)    float32 | float16 | uint8 (see THRESH_DTYPES)
+    thresh_map       (N, S, S)    float32 | float16 | uint8 (see choices.THRESH_DTYPES)
     matrices         (N, 2, 3, 3) float64 forward (original -> target) and inverse matrix
     image_info       (N, 6)       int32   original height, width, EXIF orientation, shrunk polygons, words,
                                           word points the resize dropped (> 0: later words shifted)
@@ -51,8 +51,6 @@ from ..config import TargetConfig
 
 SCHEMA_VERSION = 6
 MAP_ARRAYS = ("binary_maps", *FLOAT_MAPS)  # the arrays that hold the maps (arrays.MAPS)
-THRESH_DTYPES = ("float32", "float16", "uint8")
-DEFAULT_BLOCK = 64
 DONE_CHUNK = 65536
 # Per image at most 16 runs of 1024 polygon offsets and 16 runs of 8192 points: a shard's
 # index then stays at 16 entries per image, and runs never written cost nothing.
@@ -142,15 +140,6 @@ def name_tags(names: Sequence[str]) -> np.ndarray:
     cost of 4 bytes an entry, 4 MB for the done flags of a million images."""
     tags = [zlib.crc32(name.encode("utf-8", "surrogatepass")) or 1 for name in names]
     return np.array(tags, dtype=np.uint32)
-
-
-def thresh_tolerance(dtype: str, config: TargetConfig) -> float:
-    """The largest absolute error that storing the threshold map as ``dtype`` adds."""
-    if dtype == "float32":
-        return 0.0  # the map is float32: stored as it is
-    if dtype == "float16":
-        return float(np.finfo(np.float16).eps) * config.thresh_max / 2 + 1e-6  # half a float16 step below 1
-    return (config.thresh_max - config.thresh_min) / 510 + 1e-6  # half of one of 255 steps
 
 
 def encode_thresh(thresh_map: np.ndarray, dtype: str, config: TargetConfig) -> np.ndarray:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from ..choices import DEFAULT_BLOCK
 from ..config import ALGORITHM_VERSION, TargetConfig
 from ._errors import StoreError
-from ._layout import DEFAULT_BLOCK, ArraySpec, layout
+from ._layout import ArraySpec, layout
 
 # Measured: a process at --block 64, --size 640 holds about 700 MB (27 bytes a pixel of its block).
 PROCESS_BYTES_PER_PIXEL = 28

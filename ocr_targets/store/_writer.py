@@ -28,15 +28,16 @@ import zarr
 from zarr.api.asynchronous import create_array
 
 from ..arrays import BINARY_MAPS
+from ..choices import thresh_tolerance
 from ..location import STORAGE_ERRORS, Location, storage_problem
-from ._blocks import missing_objects, unreadable_objects
+from ._blocks import missing_objects, refusal, unreadable_objects
 from ._errors import StoreError, Unowned, Unreadable
 from ._files import FILENAMES, GENERATION, STAGING, Foreign, read_attributes, renew_generation
-from ._layout import DONE_CHUNK, SCHEMA_VERSION, ArraySpec, compressors, name_tags, thresh_tolerance
+from ._layout import DONE_CHUNK, RAGGED_ARRAYS, SCHEMA_VERSION, ArraySpec, compressors, name_tags
 from ._lock import LOCK, StoreLock, now
 from ._rows import read_rows
 from ._settings import StoreSettings
-from ._zarr import PARTIAL, chunk_prefix, gather, open_arrays, open_group, request
+from ._zarr import PARTIAL, chunk_prefix, gather, open_arrays, open_group, request, shard_keys
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,24 @@ class StoreWriter:
                 problems or [storage_problem(error, self.location)],
             ) from error
         return None
+
+    def unrepaired(self, blocks: Iterable[int]) -> tuple[list[str], list[str]]:
+        """The shard objects of kept ``blocks`` that are missing, and those the storage refuses
+        (each with why; looked for on a local disk, where it costs a byte's read): damage that a
+        plain rerun, which reads only the content hashes of what it keeps, leaves as it is. One
+        listing of the store; the arrays of one shard per block (a ragged array's objects depend
+        on its entries' words: ``--recheck`` and ``verify`` look at those)."""
+        listed = set(self.location.fs.find(self.location.path))
+        missing, refused = [], []
+        fixed = {name: array for name, array in self.arrays.items() if name not in RAGGED_ARRAYS}
+        for block in blocks:
+            for name, array in fixed.items():
+                found = self.location / shard_keys(name, array, block, 1)[0]
+                if found.path not in listed:
+                    missing.append(str(found))
+                elif self.location.is_local and (problem := refusal(found)):
+                    refused.append(problem)
+        return missing, refused
 
     def arrange(self, rewrite: Iterable[int], sources: Iterable[int], invalid: Iterable[int]) -> None:
         """Lay the store out for its new file list: the old blocks in ``sources`` (entries are

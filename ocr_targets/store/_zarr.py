@@ -69,6 +69,14 @@ def open_group(store: Location, mode: str = "r") -> zarr.Group:
 _IMPORTED_BY = os.getpid()
 
 
+def adopt_pool() -> None:
+    """Let this process decode on rayon's pool: for one forked from a process that imported this
+    module but never entered the pool (the job's forkserver, which only imports), so that the
+    pool is not made yet and this process makes its own."""
+    global _IMPORTED_BY
+    _IMPORTED_BY = os.getpid()
+
+
 def open_arrays(group: zarr.Group, names: Iterable[str], threads: int | None = None) -> dict[str, zarr.Array]:
     """The arrays ``names`` of ``group``, each with the zarrs pipeline (chosen when an array opens),
     encoding and decoding on ``threads`` threads (default: one per core; one in a forked process)."""
