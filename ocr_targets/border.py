@@ -65,13 +65,19 @@ def draw_borders(
                 for k in range(begin, end):  # np.min over edges: NaN wins
                     square, least = squares[k], nearest[k]
                     nearest[k] = square if (square < least) | (square != square) else least
-            row = thresh_map[y, x0 : x1 + 1]
-            for k in range(width):
-                value = np.sqrt(nearest[k]) / distance
-                value = 0.0 if value < 0 else value
-                value = 1.0 if value > 1 else value  # NaN passes through both, as in np.clip
-                merged = (np.float32(1.0) - np.float32(value)) * scale + offset
-                row[k] = merged if merged > row[k] else row[k]  # np.fmax: a NaN leaves the row as it was
+            merge_row(thresh_map[y, x0 : x1 + 1], nearest, width, distance, scale, offset)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def merge_row(row, nearest, width, distance, scale, offset):
+    """``1 - clip(sqrt(nearest) / distance, 0, 1)``, scaled, max-merged into a row of the map: the
+    last steps of every stack's threshold map, in this order of operations."""
+    for k in range(width):
+        value = np.sqrt(nearest[k]) / distance
+        value = 0.0 if value < 0 else value
+        value = 1.0 if value > 1 else value  # NaN passes through both, as in np.clip
+        merged = (np.float32(1.0) - np.float32(value)) * scale + offset
+        row[k] = merged if merged > row[k] else row[k]  # np.fmax: a NaN leaves the row as it was
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -24,6 +24,8 @@ import math
 import numba
 import numpy as np
 
+from ..border import merge_row
+
 DOCTR_EPS = 1e-6  # the default ``eps`` of docTR's ``compute_distance``
 # The capsule is widened by this much beyond D, relatively and in pixels, so that rounding in
 # the stacks' arithmetic can never bring an excluded edge below 1.
@@ -102,13 +104,7 @@ def draw_borders(
                 for k in range(begin, end):  # np.min over edges: NaN wins
                     square, least = squares[k], nearest[k]
                     nearest[k] = square if (square < least) | (square != square) else least
-            target = thresh_map[row + y - y0, column : column + width]
-            for k in range(width):
-                value = np.sqrt(nearest[k]) / distance
-                value = 0.0 if value < 0 else value
-                value = 1.0 if value > 1 else value  # NaN passes through both, as in np.clip
-                merged = (np.float32(1.0) - np.float32(value)) * scale + offset
-                target[k] = merged if merged > target[k] else target[k]  # np.fmax: a NaN leaves the map as it was
+            merge_row(thresh_map[row + y - y0, column : column + width], nearest, width, distance, scale, offset)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
