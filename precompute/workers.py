@@ -2,8 +2,8 @@
 
 A fresh interpreter takes about 0.7 s of a core to import what a task needs (numpy, numba's
 cache, OpenCV, zarr), and the job once started one per 64 images for it. A worker is instead
-forked from multiprocessing's forkserver, which imports all that once (:data:`PRELOAD`), while
-the client plans the run (:func:`start`). Two workers ready to run a task, measured: 1.4-1.6 s
+forked from multiprocessing's forkserver, which imports all that once (:data:`PRELOAD`) while
+the client imports and plans the run (:func:`start`). Two workers ready to run a task, measured: 1.4-1.6 s
 spawned, 0.6-1.0 s from a forkserver started then, 40 ms from one that has imported, 20 ms
 forked from the client. The client itself is not forked: it may
 hold threads by then (zarr's and fsspec's event loops, rayon's pool, OpenCV's), whose locks a
