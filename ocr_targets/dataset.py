@@ -20,8 +20,6 @@ from .geometry import quarter_turn
 from .images import load_sample
 from .location import Location
 from .store import StoreError, TargetStore, open_store
-from .store._layout import MAP_ARRAYS
-from .store._rows import split
 from .ufo import ImageAnnotation, read_annotations, read_ufo
 
 # The baseline's Normalize: ImageNet statistics on [0, 1] pixels.
@@ -140,7 +138,7 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> StoredBatch:
         """Items ``indices``, read together, with the batch tensors they are views of."""
-        rows = self.store.read_entries(indices, _ITEM_ARRAYS)
+        rows = self.store.read_items(indices)
         size = self.size
         images = batch_tensor((len(rows), 3, size, size), torch.uint8 if self.compact else torch.float32)
         targets = target_tensors(len(rows), size, size, self.compact)
@@ -171,15 +169,11 @@ class StoreDataset(torch.utils.data.Dataset):
                     (height, width),
                     orientation,
                     row["matrices"][1],
-                    split(row["word_offsets"], row["word_coords"]),
+                    row["words"],
                     [bool(flag) for flag in row["word_ignore"]],
                 )
             )
         return StoredBatch(items, self.store, images, targets, self.compact)
-
-
-# What a batch of StoreDataset items reads of each entry.
-_ITEM_ARRAYS = ("images", *MAP_ARRAYS, "image_info", "matrices", "word_offsets", "word_coords", "word_ignore")
 
 
 class StoredBatch(list):

@@ -212,6 +212,16 @@ class TargetStore:
         words, flags, _ = self.batch_words([index])[0]
         return words, flags
 
+    def read_items(self, indices: Sequence[int]) -> list[dict[str, np.ndarray]]:
+        """What a dataset item is made of, for a batch of entries in one call (:meth:`read_entries`):
+        each entry's image, stored maps (for :meth:`decode_maps`), ``image_info``, ``matrices``,
+        ``word_ignore`` and its ``words`` as (N, 2) float32 polygons."""
+        names = ("images", *MAP_ARRAYS, "image_info", "matrices", "word_offsets", "word_coords", "word_ignore")
+        rows = self.read_entries(indices, names)
+        for row in rows:
+            row["words"] = split(row.pop("word_offsets"), row.pop("word_coords"))
+        return rows
+
     def batch_words(self, indices: Sequence[int]) -> list[tuple[list[np.ndarray], list[bool], np.ndarray]]:
         """Each entry's word polygons, ignore flags and inverse matrix, for a batch in one call:
         every entry's first run of words is read with its size and matrices (on object storage,
