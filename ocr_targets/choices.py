@@ -1,13 +1,15 @@
-"""The values a store's options can take, and what each costs in error: here, without numpy,
-OpenCV or zarr, so that the command line builds its options and help from them at once."""
+"""The values a store's options can take, their defaults, and what each costs in error: here,
+without numpy, OpenCV or zarr, so that the command line builds its options and help from them
+at once, and StoreSettings takes the same defaults."""
 
 from __future__ import annotations
 
 from .config import TargetConfig
 
-PAD_MODES = ("center", "top-left")  # where the resized image sits in the square
-THRESH_DTYPES = ("float32", "float16", "uint8")  # the threshold map as stored, lossless first
+PAD_MODES = ("center", "top-left")  # where the resized image sits in the square, the default first
+THRESH_DTYPES = ("float32", "float16", "uint8")  # the threshold map as stored, lossless (the default) first
 DEFAULT_BLOCK = 64  # images per block: one object per array and one task
+DEFAULT_SIZE = 640  # the side of the square targets: the baseline's
 _FLOAT16_EPS = 2.0**-10  # numpy.finfo(numpy.float16).eps
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocr_targets import __version__
-from ocr_targets.choices import DEFAULT_BLOCK, PAD_MODES, THRESH_DTYPES, thresh_tolerance
+from ocr_targets.choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES, thresh_tolerance
 from ocr_targets.config import TargetConfig
 
 from .errors import CommandError, Terminated
@@ -92,15 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     precompute.add_argument(
         "--size",
         type=_at_least(32),
-        default=640,
+        default=DEFAULT_SIZE,
         metavar="PX",
-        help="side of the square targets, at least 32 (default: 640, the baseline's); it must be the size the "
-        "training dataset resizes to, which StoreCollate checks",
+        help=f"side of the square targets, at least 32 (default: {DEFAULT_SIZE}, the baseline's); it must be the "
+        "size the training dataset resizes to, which StoreCollate checks",
     )
     precompute.add_argument(
         "--pad",
         choices=PAD_MODES,
-        default="center",
+        default=PAD_MODES[0],
         help="where the resized image sits in the square: center (the default, albumentations' PadIfNeeded "
         "as the baseline's config uses it) or top-left (its later configuration)",
     )
@@ -108,25 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--shrink-ratio",
         type=_between(0, 1, open=True),
         metavar="X",
-        default=0.4,
-        help="DB shrink ratio r, between 0 and 1 (default: 0.4)",
+        default=DEFAULTS.shrink_ratio,
+        help=f"DB shrink ratio r, between 0 and 1 (default: {DEFAULTS.shrink_ratio})",
     )
     precompute.add_argument(
         "--thresh-min",
         type=_between(0, 1),
         metavar="X",
-        default=0.3,
-        help="threshold map floor, 0 to 1 and below --thresh-max (default: 0.3)",
+        default=DEFAULTS.thresh_min,
+        help=f"threshold map floor, 0 to 1 and below --thresh-max (default: {DEFAULTS.thresh_min})",
     )
     precompute.add_argument(
-        "--thresh-max", type=_between(0, 1), metavar="X", default=0.7,
-        help="threshold map ceiling, 0 to 1 (default: 0.7)",
+        "--thresh-max", type=_between(0, 1), metavar="X", default=DEFAULTS.thresh_max,
+        help=f"threshold map ceiling, 0 to 1 (default: {DEFAULTS.thresh_max})",
     )  # fmt: skip
-    precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default="float32", help=THRESH_HELP)
+    precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default=THRESH_DTYPES[0], help=THRESH_HELP)
     precompute.add_argument(
         "--with-images",
         action="store_true",
-        help="also store each image as the validation transform leaves it (640x640 RGB uint8, before "
+        help="also store each image as the validation transform leaves it (--size by --size RGB uint8, before "
         "Normalize; lossless, Zstd), so that ocr_targets.dataset.StoreDataset serves items with no image "
         "file read and no decoding. Costs about 480 KiB per image on photos (25 KiB on flat synthetic "
         "receipts), on top of about 160 KiB for the targets",
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_option(check)
     check.add_argument("--sample", type=_at_least(1), metavar="K", help="check a random K entries instead of all")
     check.add_argument("--seed", type=int, help="seed of --sample (default: random, printed); only with --sample")
-    check.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
+    check.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP.split(". Not with --dask")[0])
     check.add_argument("--quiet", action="store_true", help="no progress bar")
     check.set_defaults(run=run_verify, usage=check)
 
@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULTS = TargetConfig()  # the DB parameters' defaults, the baseline's
 JOBS_HELP = (
     "worker processes: N >= 1, or -1 for one per core (the default); more than the cores only adds switching, "
     "so it is lowered to the core count. Not with --dask, whose workers are the cluster's"

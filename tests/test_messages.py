@@ -129,3 +129,21 @@ def test_verify_into_a_pipe_reports_progress_in_plain_lines(made_store):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and "\r" not in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1] == "verifying: 12 of 12 images"
+
+
+def test_the_command_lines_defaults_are_the_store_settings_own(capsys):
+    from ocr_targets.store import StoreSettings
+    from precompute.cli import build_parser
+
+    args = build_parser().parse_args(["precompute", "--images", "i", "--annotations", "a.json", "--out", "o.zarr"])
+    default = StoreSettings()
+    assert (args.size, args.pad, args.thresh_dtype, args.block) == (
+        default.size, default.pad, default.thresh_dtype, default.block,
+    )  # fmt: skip
+    assert (args.shrink_ratio, args.thresh_min, args.thresh_max) == tuple(default.config.to_dict().values())
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["verify", "--help"])
+    assert "--dask" not in capsys.readouterr().out  # verify has none
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["precompute", "--help"])
+    assert "(--size by --size RGB uint8" in " ".join(capsys.readouterr().out.split())

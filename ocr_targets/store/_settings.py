@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from ..choices import DEFAULT_BLOCK
+from ..choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES
 from ..config import ALGORITHM_VERSION, TargetConfig
 from ._errors import StoreError
 from ._layout import ArraySpec, layout
@@ -28,9 +28,9 @@ class StoreSettings:
     others say only how the store keeps the targets."""
 
     config: TargetConfig = _shapes(factory=TargetConfig)
-    size: int = _shapes(640)  # the side of the square targets
-    pad: str = _shapes("center")  # where the resized image sits in the square (geometry.PAD_MODES)
-    thresh_dtype: str = "float32"  # how the threshold map is stored (_layout.THRESH_DTYPES)
+    size: int = _shapes(DEFAULT_SIZE)  # the side of the square targets
+    pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (choices.PAD_MODES)
+    thresh_dtype: str = THRESH_DTYPES[0]  # how the threshold map is stored (choices.THRESH_DTYPES)
     with_images: bool = False  # whether the store holds the transformed images too
     block: int = DEFAULT_BLOCK  # images per shard, and per task of the job
 
