@@ -21,7 +21,7 @@ from ocr_targets.images import ImageError, image_location, read_image_bytes
 from ocr_targets.location import STORAGE_ERRORS, Location
 from ocr_targets.store import StoreSettings
 from ocr_targets.store.writing import StoreWriter, over_capacity
-from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo_file
+from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_ufo_file
 
 from . import cluster, workers
 from .errors import CommandError, Terminated
@@ -157,6 +157,7 @@ def run(job: Job) -> Summary:
     if not job.dask and len(names) > job.settings.block and processes(job.jobs, len(names)) > 1:
         workers.start()  # workers may be wanted: the server imports while this process plans
     _require_some_images(job, names)
+    parsed = _parsed(job, entries)
     sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
         job.out,
@@ -169,7 +170,7 @@ def run(job: Job) -> Summary:
     )
     summary = Summary(images=len(names))
     try:
-        tasks = _plan(job, writer, entries, summary)
+        tasks = _plan(job, writer, parsed, summary)
         pending = sum(entry.source is None for task in tasks for entry in task.entries)
         results = _results(job, tasks, pending)
         bar = progress(pending, "computing", job.progress)
@@ -263,7 +264,29 @@ def _signals_held():
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> list[Task]:
+UFO_SHAPE = '{"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}'
+
+
+def _parsed(job: Job, entries: dict) -> dict[str, ImageAnnotation | AnnotationError]:
+    """Each image's words, or why its entry cannot be read. An annotation file none of whose
+    entries can be read (words as a list, flat points: another format) stops the run before
+    anything is written, naming the first entry's fault: every image would fail the same way."""
+    parsed: dict[str, ImageAnnotation | AnnotationError] = {}
+    for name, entry in entries.items():
+        try:
+            parsed[name] = parse_entry(name, entry)
+        except AnnotationError as error:
+            parsed[name] = error
+    first = next(iter(parsed.values()), None)
+    if parsed and all(isinstance(value, AnnotationError) for value in parsed.values()):
+        raise AnnotationError(
+            f"{job.annotations}: none of its {len(parsed)} images' entries can be read, so nothing was written "
+            f"(the first: {first}); expected {UFO_SHAPE}"
+        )
+    return parsed
+
+
+def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list[Task]:
     """Hash every image (when the store holds entries to carry over) and decide per block: a
     block whose every entry the store holds in place is kept as it is; any other is rewritten
     by a task that computes its changed images and carries the others over (from their old
@@ -278,7 +301,9 @@ def _plan(job: Job, writer: StoreWriter, entries: dict, summary: Summary) -> lis
     for index, name in enumerate(names):
         hashing.update(1)
         try:
-            annotation = parse_entry(name, entries[name])
+            annotation = parsed[name]
+            if isinstance(annotation, AnnotationError):
+                raise annotation
             too_many = over_capacity("word", len(annotation.polygons), sum(map(len, annotation.polygons)))
             if too_many:  # before any geometry: it could only fail after it
                 raise AnnotationError(f"{name}: {too_many}")

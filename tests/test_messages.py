@@ -147,3 +147,23 @@ def test_the_command_lines_defaults_are_the_store_settings_own(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["precompute", "--help"])
     assert "(--size by --size RGB uint8" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("shape", ["words as a list", "flat points"])
+def test_an_annotation_file_of_another_format_stops_before_anything_is_written(dataset, tmp_path, capsys, shape):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    for entry in document["images"].values():
+        if shape == "words as a list":
+            entry["words"] = list(entry["words"].values())
+        else:
+            for word in entry["words"].values():
+                word["points"] = [value for point in word["points"] for value in point]
+    annotations.write_text(json.dumps(document))
+    out = tmp_path / "targets.zarr"
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--quiet"])  # fmt: skip
+    assert status == 2 and not out.exists()
+    said = capsys.readouterr().err
+    assert f"{annotations}: none of its 12 images' entries can be read, so nothing was written (the first: " in said
+    assert 'expected {"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}' in said
