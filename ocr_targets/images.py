@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .config import TargetConfig
+from .errors import InputError
 from .geometry import Letterbox, quarter_turn, survivors, upright_words
 from .location import Location
 from .maps import Targets, compute_targets
@@ -32,7 +33,7 @@ _TO_UPRIGHT = {
 }
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image file that is missing or cannot be decoded."""
 
 
@@ -41,7 +42,7 @@ class UnsafeName(ImageError):
     path, a symlink that leaves it): an annotation file is input, not a list of paths to trust."""
 
     def __init__(self, folder: Location, name: str, why: str) -> None:
-        super().__init__(f"{folder}/{name}: {why}; not read (only files inside {folder} are)")
+        super().__init__(f"{folder}/{name}", f"{why}; not read (only files inside {folder} are)")
         self.folder, self.name, self.why = folder, name, why
 
     def __reduce__(self) -> tuple:  # pickled from a worker process with its fields
@@ -89,11 +90,11 @@ def read_image_file(path: str | Path | Location) -> tuple[bytes, tuple[int, int]
     try:
         return Location.of(path).read_with_stat()
     except FileNotFoundError:
-        raise ImageError(f"{path}: image file not found") from None
+        raise ImageError(path, "image file not found") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory, not an image file") from None
+        raise ImageError(path, "is a directory, not an image file") from None
     except OSError as error:
-        raise ImageError(f"{path}: cannot read image file ({error.strerror})") from None
+        raise ImageError(path, "cannot read image file", str(error.strerror)) from None
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
             stored_size = image.size
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
             if not isinstance(orientation, int):
-                raise ImageError(f"{path}: EXIF orientation {orientation!r} is not a number")
+                raise ImageError(path, f"EXIF orientation {orientation!r} is not a number")
             image.load()
             array = None
             if pixels:
@@ -131,9 +132,9 @@ def decode_image(data: bytes, path: Path | str, pixels: bool = True) -> Decoded:
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file that PIL can read ({len(data)} bytes)") from None
+        raise ImageError(path, "not an image file that PIL can read", f"{len(data)} bytes") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path}: cannot decode image ({len(data)} bytes; {error})") from None
+        raise ImageError(path, "cannot decode image", f"{len(data)} bytes; {error}") from None
     return Decoded(array, orientation, stored_size)
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .geometry import COORDINATE_LIMIT
 from .location import Location
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputError):
     """An annotation file, or one image's entry in it, that cannot be used."""
 
 
@@ -66,18 +67,18 @@ def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
         with _collector_paused():
             document = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
-        raise AnnotationError(f"{path}: annotation file not found") from None
+        raise AnnotationError(path, "annotation file not found") from None
     except IsADirectoryError:
-        raise AnnotationError(f"{path}: is a directory, not an annotation file") from None
+        raise AnnotationError(path, "is a directory, not an annotation file") from None
     except OSError as error:
-        raise AnnotationError(f"{path}: cannot read the annotation file ({error.strerror})") from None
+        raise AnnotationError(path, "cannot read the annotation file", str(error.strerror)) from None
     except UnicodeDecodeError as error:
-        raise AnnotationError(f"{path}: not UTF-8 text ({error})") from None
+        raise AnnotationError(path, "not UTF-8 text", str(error)) from None
     except json.JSONDecodeError as error:
-        raise AnnotationError(f"{path}: not valid JSON: {error}") from None
+        raise AnnotationError(path, f"not valid JSON: {error}") from None
     images = document.get("images") if isinstance(document, dict) else None
     if not isinstance(images, dict):
-        raise AnnotationError(f'{path}: expected a UFO object {{"images": {{name: {{"words": ...}}}}}}')
+        raise AnnotationError(path, 'expected a UFO object {"images": {name: {"words": ...}}}')
     return images, hashlib.sha256(data).hexdigest()
 
 
@@ -98,10 +99,10 @@ def _collector_paused() -> Iterator[None]:
 def parse_entry(name: str, entry: object) -> ImageAnnotation:
     """Validate one image's entry and round its points to int32 as the baseline dataset does."""
     if not isinstance(entry, dict):
-        raise AnnotationError(f"{name}: entry is not an object")
+        raise AnnotationError(name, "entry is not an object")
     words = entry.get("words") or {}
     if not isinstance(words, dict):
-        raise AnnotationError(f'{name}: "words" is not an object')
+        raise AnnotationError(name, '"words" is not an object')
     kept, problems = [], []
     for word_id, word in words.items():
         points = word.get("points") if isinstance(word, dict) else None
@@ -112,7 +113,7 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
     polygons = _round_points(kept, problems)
     if problems:  # every bad word of the image at once, so one fix of the file is enough
         more = f"; and {len(problems) - 5} more bad words" if len(problems) > 5 else ""
-        raise AnnotationError(f"{name}: " + "; ".join(problems[:5]) + more)
+        raise AnnotationError(name, "; ".join(problems[:5]) + more)
     ignore = [bool(word.get("illegibility", False)) or word.get("transcription") == "###" for _, word, _ in kept]
     return ImageAnnotation(name, polygons, ignore)
 

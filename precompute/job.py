@@ -280,8 +280,9 @@ def _parsed(job: Job, entries: dict) -> dict[str, ImageAnnotation | AnnotationEr
     first = next(iter(parsed.values()), None)
     if parsed and all(isinstance(value, AnnotationError) for value in parsed.values()):
         raise AnnotationError(
-            f"{job.annotations}: none of its {len(parsed)} images' entries can be read, so nothing was written "
-            f"(the first: {first}); expected {UFO_SHAPE}"
+            job.annotations,
+            f"none of its {len(parsed)} images' entries can be read, so nothing was written "
+            f"(the first: {first}); expected {UFO_SHAPE}",
         )
     return parsed
 
@@ -306,17 +307,17 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
                 raise annotation
             too_many = over_capacity("word", len(annotation.polygons), sum(map(len, annotation.polygons)))
             if too_many:  # before any geometry: it could only fail after it
-                raise AnnotationError(f"{name}: {too_many}")
+                raise AnnotationError(name, too_many)
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue
             data = read_image_bytes(image_location(job.images, name))
             digest = content_hash(image_digest(data), annotation, settings)
         except AnnotationError as error:
-            summary.failures.append(Failure(index, name, "annotation", f"{job.annotations}: {error}"))
+            summary.failures.append(Failure.of(index, name, "annotation", error, within=job.annotations))
             continue
         except ImageError as error:
-            summary.failures.append(Failure(index, name, "image", str(error)))
+            summary.failures.append(Failure.of(index, name, "image", error))
             continue
         source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from ocr_targets.allocator import keep_freed_memory
+from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
@@ -22,23 +23,28 @@ from ocr_targets.ufo import ImageAnnotation
 
 @dataclass(frozen=True)
 class Failure:
-    """One image that could not be stored, and why."""
+    """One image that could not be stored, and why: ``where`` (the image's file, or the
+    annotation file and the image's entry), ``cause`` (what went wrong, without this file's
+    details: failures are grouped by it) and the whole ``message``."""
 
     index: int
     image: str
     stage: str  # "annotation", "image" or "targets"
-    message: str  # where (the file), then what went wrong
+    where: str
+    cause: str
+    message: str
 
-    @property
-    def where(self) -> str:
-        """The message's file: the image's path, or the annotation file and the image's name."""
-        at = self.message.rfind(f"{self.image}: ")
-        return self.message[: at + len(self.image)] if at >= 0 else self.message.split(": ")[0]
+    @classmethod
+    def of(cls, index: int, image: str, stage: str, error: InputError, within: object = None) -> Failure:
+        """The failure an input error makes (``within``: the file whose entry ``error.where`` is)."""
+        where = error.where if within is None else f"{within}: {error.where}"
+        message = str(error) if within is None else f"{within}: {error}"
+        return cls(index, image, stage, where, error.problem, message)
 
-    @property
-    def cause(self) -> str:
-        """What went wrong, without the file or the details of this file: a key to group by."""
-        return self.message[len(self.where) + 2 :].split(" (")[0]
+    @classmethod
+    def at(cls, index: int, image: str, stage: str, where: object, cause: str) -> Failure:
+        """A failure of ``where`` for ``cause``, said whole."""
+        return cls(index, image, stage, str(where), cause, f"{where}: {cause}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class Task:
     def failed(self, message: str) -> BlockResult:
         """The result of a task that never ran to its end: each of its images fails with ``message``."""
         outcomes = {
-            e.index: Failure(e.index, e.name, "targets", f"{self.images / e.name}: {message}") for e in self.entries
+            e.index: Failure.at(e.index, e.name, "targets", self.images / e.name, message) for e in self.entries
         }
         return BlockResult(self.start, self.length, outcomes)
 
@@ -163,7 +169,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     try:
         sample = load_sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:
-        return Failure(entry.index, entry.name, "image", str(error))
+        return Failure.of(entry.index, entry.name, "image", error)
     try:
         digest = image_digest(sample.data)
         record = Record(
@@ -180,6 +186,6 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
         )
         return record.row(settings)
     except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
-        return Failure(
-            entry.index, entry.name, "targets", f"{task.images / entry.name}: {type(error).__name__}: {error}"
+        return Failure.at(
+            entry.index, entry.name, "targets", task.images / entry.name, f"{type(error).__name__}: {error}"
         )

@@ -10,6 +10,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ocr_targets import arrays, reference_targets
+from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError, load_sample
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
@@ -30,7 +31,7 @@ class Check:
     problems: list[str] = field(default_factory=list)
     differences: dict[str, float] = field(default_factory=dict)  # largest absolute difference per map
     stale: bool = False
-    unrecomputable: str | None = None  # why the entry could not be recomputed: its file, then the cause
+    unrecomputable: InputError | None = None  # why the entry could not be recomputed
 
     @property
     def ok(self) -> bool:
@@ -69,9 +70,9 @@ class Report:
         stale = sum(check.stale for check in self.checks)
         lost = [check.unrecomputable for check in self.checks if check.unrecomputable]
         if lost:
-            shown = "; ".join(lost[:3]) + (f"; and {len(lost) - 3} more" if len(lost) > 3 else "")
+            shown = "; ".join(map(str, lost[:3])) + (f"; and {len(lost) - 3} more" if len(lost) > 3 else "")
             lines.append(f"{len(lost)} entries could not be recomputed: {shown}")
-            if all("image file not found" in why for why in lost):
+            if all(why.problem == "image file not found" for why in lost):
                 lines.append(
                     f"none of them is in {self.images}: give the folder of the images with --images DIR "
                     f"(the store was made from {self.recorded})"
@@ -159,7 +160,7 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
         sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
-        check.unrecomputable = str(error)
+        check.unrecomputable = error
         return
     settings = settings_digest(store.settings)
     digest = image_digest(sample.data)
