@@ -12,7 +12,6 @@ import logging
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +36,7 @@ except ImportError:  # the loader section needs the torch extra
     torch = None
 
 from .synthetic import receipt_polygons, write_photos, write_receipts
+from .timing import best_interleaved, best_seconds
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # The job section's images: sizes no block size divides (a tuning that fits 128 or 512 is no result).
@@ -47,27 +47,6 @@ SUMMARY: list[tuple[str, str, str]] = []  # (what, now, goal): the table every s
 
 def row(what: str, now: str, goal: str) -> None:
     SUMMARY.append((what, now, goal))
-
-
-def best_seconds(run: Callable[[], object], passes: int = 3) -> float:
-    """The fastest of ``passes`` runs, in seconds."""
-    timings = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
-
-
-def best_interleaved(runs: dict[str, Callable[[], object]], passes: int, warm_up: bool = True) -> dict[str, float]:
-    """The fastest of ``passes`` runs of each, taken in turn, so that all see the same
-    state of the machine (the page cache, the allocator's free pages); after one untimed
-    run of each, which starts worker pools and fills caches, unless ``warm_up`` is False."""
-    timings: dict[str, list[float]] = {label: [] for label in runs}
-    for _ in range(passes + warm_up):
-        for label, function in runs.items():
-            timings[label].append(best_seconds(function, passes=1))
-    return {label: min(seconds[warm_up:]) for label, seconds in timings.items()}
 
 
 def bundled_scenes(size: int = 640) -> list[tuple[tuple[int, int], list[np.ndarray]]]:

@@ -20,8 +20,6 @@ import json
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from ocr_targets.store import StoreSettings
 from precompute.job import Job, run
 
 from .synthetic import write_photos
+from .timing import best_interleaved
 
 BLOCKS = Path(__file__).resolve().parent.parent / "examples" / "baseline"
 # configs/... file of the baseline -> the README's block pasted into it, and how
@@ -103,17 +102,6 @@ def data_module(cfg):
 
     datasets = get_datasets_by_cfg(cfg.datasets, cfg.data)
     return datasets, OCRDataPLModule(dataset=datasets, config=cfg)
-
-
-def best_interleaved(runs: dict[str, Callable[[], object]], passes: int) -> dict[str, float]:
-    """The fastest of ``passes`` runs of each, taken in turn, after one untimed run of each."""
-    timings: dict[str, list[float]] = {label: [] for label in runs}
-    for _ in range(passes + 1):
-        for label, function in runs.items():
-            start = time.perf_counter()
-            function()
-            timings[label].append(time.perf_counter() - start)
-    return {label: min(seconds[1:]) for label, seconds in timings.items()}
 
 
 def same_batches(a, b) -> bool:

@@ -25,6 +25,7 @@ from ocr_targets.stacks.released import doctr_dbnet, paddle_ops
 from ocr_targets.ufo import parse_entry, read_ufo
 
 from .synthetic import write_photos
+from .timing import best_interleaved
 
 SIZE = 640
 WORDS = 164
@@ -103,12 +104,6 @@ def _best_interleaved(runs: dict[str, Callable[[], object]], passes: int) -> dic
     """The fastest of ``passes`` runs of each, taken in turn after one untimed run of each (which
     compiles or loads the kernels), in seconds. The stacks' own code runs as in their processes:
     numpy's warnings off, as PaddleOCR's module sets them."""
-    timings: dict[str, list[float]] = {label: [] for label in runs}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(passes + 1):
-            for label, run in runs.items():
-                start = time.process_time()
-                run()
-                timings[label].append(time.process_time() - start)
-    return {label: min(seconds[1:]) for label, seconds in timings.items()}
+        return best_interleaved(runs, passes, clock=time.process_time)
