@@ -18,6 +18,7 @@ from .config import TargetConfig
 from .dataset import StoredBatch, UFODataset
 from .geometry import PAD_MODES
 from .maps import compute_targets, reference_targets
+from .stacks import BASELINE
 from .staleness import check_store
 from .store import StoreError, TargetStore, open_store
 from .tally import Cause, Counts, Tally
@@ -132,6 +133,7 @@ class StoreCollate(_Collate):
                 f"StoreCollate(store, dataset=None, ...): store is a path, a URL or a TargetStore, got {store!r}"
             )
         self.store = store if isinstance(store, TargetStore) else open_store(store)
+        self.store.require_stack(BASELINE, "StoreCollate")
         asked = {"shrink_ratio": shrink_ratio, "thresh_min": thresh_min, "thresh_max": thresh_max}
         config = TargetConfig(**{**self.store.config.to_dict(), **{k: v for k, v in asked.items() if v is not None}})
         if config != self.store.config:

@@ -19,6 +19,7 @@ from .batch import batch_tensor, item_maps, target_tensors
 from .geometry import quarter_turn
 from .images import load_sample
 from .location import Location
+from .stacks import BASELINE
 from .store import StoreError, TargetStore, open_store
 from .ufo import ImageAnnotation, read_annotations, read_ufo
 
@@ -103,6 +104,7 @@ class StoreDataset(torch.utils.data.Dataset):
         compact: bool = False,
     ) -> None:
         self.store = store if isinstance(store, TargetStore) else open_store(store)
+        self.store.require_stack(BASELINE, "StoreDataset")
         if not self.store.has_images:
             raise StoreError(
                 f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"

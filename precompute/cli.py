@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ocr_targets import __version__
 from ocr_targets.choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES, thresh_tolerance
 from ocr_targets.config import TargetConfig
+from ocr_targets.stacks import BASELINE, STORED, stack
 
 from .errors import CommandError, Terminated
 from .text import say
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"images per block (default: {DEFAULT_BLOCK}): a block is one object per array and one task, so a "
         "store of N images is about 13 N / K objects; a rerun rewrites only the blocks that hold a changed "
         "image. A worker holds its block's maps: about 700 MB a process at 64. Fixed when the store is made",
+    )
+    precompute.add_argument(
+        "--stack",
+        choices=STORED,
+        default=BASELINE,
+        help=f"the training stack whose validation transform and targets the store holds (default: {BASELINE}, "
+        "the competition baseline's). Fixed when the store is made",
     )
     precompute.add_argument(
         "--size",
@@ -345,6 +353,7 @@ def run_precompute(args: argparse.Namespace) -> int:
     if not images.is_dir():
         raise CommandError(f"{images}: --images is not a directory")
     settings = StoreSettings(
+        stack=args.stack,
         config=TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max),
         size=args.size,
         pad=args.pad,
@@ -403,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "precompute" and args.thresh_min >= args.thresh_max:
         args.usage.error(f"--thresh-min {args.thresh_min} must be below --thresh-max {args.thresh_max}")
+    if args.command == "precompute" and args.pad not in stack(args.stack).pads:
+        args.usage.error(f"--stack {args.stack} pads {' or '.join(stack(args.stack).pads)}, not --pad {args.pad}")
     if args.command == "precompute" and args.dask and args.jobs is not None:
         args.usage.error("--jobs has no effect with --dask: the cluster's workers are the job's processes")
     if args.command == "verify" and args.seed is not None and args.sample is None:

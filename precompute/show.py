@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from ocr_targets.arrays import MAPS, MapSpec
-from ocr_targets.images import load_sample
 from ocr_targets.location import Location
+from ocr_targets.stacks import pipeline
 from ocr_targets.store import Entry, TargetStore, open_store
 from ocr_targets.ufo import parse_entry, read_ufo
 
@@ -71,7 +71,8 @@ def _image(store: TargetStore, entry: Entry, images: Location | None) -> np.ndar
     sources = store.attrs["sources"]
     images = images or Location.of(sources["images"], store.location.options)
     document = read_ufo(Location.of(sources["annotations"], store.location.options))
-    sample = load_sample(images, parse_entry(entry.filename, document[entry.filename]), store.size, store.pad)
+    annotation = parse_entry(entry.filename, document[entry.filename])
+    sample = pipeline(store.settings.stack).sample(images, annotation, store.size, store.pad)
     return sample.letterbox.image(sample.image)
 
 

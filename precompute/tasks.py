@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest
-from ocr_targets.images import ImageError, load_sample
+from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.stacks import pipeline
 from ocr_targets.store import StoreError, StoreSettings
 from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
@@ -166,8 +167,9 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     run is stored with the hash of what was computed.
     """
     settings = task.settings
+    stack = pipeline(settings.stack)
     try:
-        sample = load_sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
+        sample = stack.sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:
         return Failure.of(entry.index, entry.name, "image", error)
     try:
@@ -178,7 +180,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
             sample.file_stat,
             sample.letterbox,
             sample.orientation,
-            sample.targets(settings.config),
+            stack.targets(sample, settings.config),
             sample.polygons,
             sample.ignore,
             sample.dropped_points,

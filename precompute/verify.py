@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from ocr_targets import arrays, reference_targets
+from ocr_targets import arrays
 from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, load_sample
+from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.stacks import pipeline
 from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
@@ -151,13 +152,14 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
 
 def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: object) -> None:
     index, name = check.index, check.image
+    stack = pipeline(store.settings.stack)
     store.require_done([index])
     missing = store.missing_objects(index)
     if missing:
         check.problems.append("corrupt: objects missing: " + ", ".join(missing))
     entry = store[index]
     try:
-        sample = load_sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)
+        sample = stack.sample(images, parse_entry(name, raw_entry), store.size, store.pad, pixels=store.has_images)
     except (AnnotationError, ImageError) as error:
         check.problems.append(f"cannot recompute: {error}")
         check.unrecomputable = error
@@ -167,7 +169,7 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
     if content_hash(digest, sample.annotation, settings) != entry.content_hash:
         check.stale = True
         check.problems.append("stale: the image or its words changed since precompute; rerun precompute")
-    expected = sample.targets(store.config, reference_targets)
+    expected = stack.reference(sample, store.config)
     for map_name in MAPS:
         stored, computed = getattr(entry, map_name), getattr(expected, map_name)
         check.differences[map_name] = float(np.abs(stored.astype(np.float64) - computed).max())

@@ -23,7 +23,6 @@ from ocr_targets.location import Location
 from ocr_targets.store import Changed, NotDone, StoreError, StoreSettings, Unowned
 from ocr_targets.store._files import renew_generation
 from ocr_targets.store.writing import StoreLock
-from precompute import tasks
 from precompute.cli import main
 from precompute.errors import CommandError
 from precompute.memory import available_memory, require_fits
@@ -390,8 +389,10 @@ def test_an_image_beyond_the_stores_capacity_fails_before_its_geometry(dataset, 
     document["images"]["icdar2015_img_1.jpg"]["words"] = {str(k): {"points": square} for k in range(16384)}
     annotations.write_text(json.dumps(document))
     computed = []
-    real = tasks.load_sample
-    monkeypatch.setattr(tasks, "load_sample", lambda *a, **k: computed.append(a[1].name) or real(*a, **k))
+    from ocr_targets.stacks.baseline import Baseline
+
+    real = Baseline.sample
+    monkeypatch.setattr(Baseline, "sample", lambda self, *a, **k: computed.append(a[1].name) or real(self, *a, **k))
     summary = run_job(images, annotations, tmp_path / "t.zarr", jobs=1)
     (failure,) = [f for f in summary.failures if f.image == "icdar2015_img_1.jpg"]
     assert failure.stage == "annotation" and "16384 word polygons of 65536 points exceed the store's capacity" in (

@@ -1,10 +1,12 @@
 """StoreSettings: what shapes the targets enters the content hash, by construction; what an older store lacks."""
 
 import dataclasses
+import hashlib
+import json
 
 import pytest
 
-from ocr_targets import TargetConfig
+from ocr_targets import ALGORITHM_VERSION, TargetConfig
 from ocr_targets.hashing import settings_digest
 from ocr_targets.store import StoreError, StoreSettings
 
@@ -15,8 +17,8 @@ OTHER = {"config": TargetConfig(shrink_ratio=0.5), "size": 512, "pad": "top-left
 def test_every_setting_is_either_shaping_or_storage_and_only_shaping_ones_change_the_digest():
     default = StoreSettings()
     shaping = set(default.shaping())
-    assert shaping == {"config", "size", "pad"}
-    assert set(OTHER) == {item.name for item in dataclasses.fields(StoreSettings)}
+    assert shaping == {"config", "size", "pad"}  # and the stack, where it is not the baseline (below)
+    assert set(OTHER) | {"stack"} == {item.name for item in dataclasses.fields(StoreSettings)}
     for name, value in OTHER.items():
         changed = settings_digest(dataclasses.replace(default, **{name: value})) != settings_digest(default)
         assert changed == (name in shaping), name
@@ -29,3 +31,18 @@ def test_a_store_without_a_storage_setting_gets_its_default_without_a_shaping_on
     assert StoreSettings.from_dict(older).block == StoreSettings().block
     with pytest.raises(StoreError, match="records no 'pad' setting: made by an older ocr-targets; rebuild it"):
         StoreSettings.from_dict({key: value for key, value in recorded.items() if key != "pad"})
+
+
+def test_the_stack_setting_leaves_every_existing_store_as_it_was_and_refuses_a_stack_without_a_store():
+    """Stores made before the setting existed are the baseline's: they read back so, and their
+    digest (so every content hash) is the one they were made with."""
+    before = {"algorithm": ALGORITHM_VERSION, "config": TargetConfig().to_dict(), "size": 640, "pad": "center"}
+    assert settings_digest(StoreSettings()) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    recorded = {key: value for key, value in StoreSettings().to_dict().items() if key != "stack"}
+    assert StoreSettings.from_dict(recorded).stack == "baseline"
+    with pytest.raises(
+        ValueError, match="no store can be made for the paddleocr stack: it makes its targets in two ops"
+    ):
+        StoreSettings(stack="paddleocr")
+    with pytest.raises(ValueError, match="unknown training stack 'mmocr': one of baseline, paddleocr, doctr"):
+        StoreSettings(stack="mmocr")

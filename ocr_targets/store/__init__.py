@@ -10,7 +10,7 @@ job writes with is :mod:`.writing`, apart from what a reader needs.
 """
 
 from ..choices import DEFAULT_BLOCK, THRESH_DTYPES, thresh_tolerance
-from ._errors import Changed, NotDone, StoreError, Unowned, Unreadable
+from ._errors import Changed, NotDone, OtherStack, StoreError, Unowned, Unreadable
 from ._layout import SCHEMA_VERSION
 from ._reader import Entry, TargetStore, open_store
 from ._settings import StoreSettings
@@ -22,6 +22,7 @@ __all__ = [
     "Changed",
     "Entry",
     "NotDone",
+    "OtherStack",
     "StoreError",
     "StoreSettings",
     "TargetStore",

@@ -65,3 +65,18 @@ class Unreadable(StoreError):
 
     def __reduce__(self) -> tuple:
         return type(self), (self.path, self.what, self.problems)
+
+
+class OtherStack(StoreError):
+    """A store made for another training stack's transform and targets than the reader serves
+    (``stack``: the store's; ``wanted``: the reader's)."""
+
+    def __init__(self, path: str, stack: str, wanted: str, reader: str) -> None:
+        super().__init__(
+            f"{path}: made for the {stack} stack (its transform and targets), and {reader} serves the {wanted} "
+            f"stack's; make a store for it with `ocr-targets precompute --stack {wanted}`"
+        )
+        self.path, self.stack, self.wanted, self.reader = path, stack, wanted, reader
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.stack, self.wanted, self.reader)

@@ -15,7 +15,7 @@ import zarr
 from ..arrays import BINARY_MAPS, FLOAT_MAPS, MAPS
 from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._blocks import missing_objects, refusal, unreadable_objects
-from ._errors import Changed, NotDone, StoreError, Unreadable
+from ._errors import Changed, NotDone, OtherStack, StoreError, Unreadable
 from ._files import FILENAMES, GENERATION, Foreign, read_attributes, read_generation
 from ._layout import DONE_CHUNK, MAP_ARRAYS, SCHEMA_VERSION, decode_thresh, name_tags
 from ._lock import describe, held
@@ -107,6 +107,11 @@ class TargetStore:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_arrays": {}, "_root": None, "_pid": 0}  # each process opens its own handles
+
+    def require_stack(self, wanted: str, reader: str) -> None:
+        """OtherStack unless the store was made for the stack ``wanted`` (``reader``: who asks)."""
+        if self.settings.stack != wanted:
+            raise OtherStack(self.path, self.settings.stack, wanted, reader)
 
     def writing(self) -> str | None:
         """The precompute job writing the store right now (who and since when), or None."""

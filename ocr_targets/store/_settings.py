@@ -7,6 +7,7 @@ from typing import Any
 
 from ..choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES
 from ..config import ALGORITHM_VERSION, TargetConfig
+from ..stacks import BASELINE, stack
 from ._errors import StoreError
 from ._layout import ArraySpec, layout
 
@@ -14,9 +15,13 @@ from ._layout import ArraySpec, layout
 PROCESS_BYTES_PER_PIXEL = 28
 
 
-def _shapes(default: Any = MISSING, factory: Any = MISSING) -> Any:
-    """A setting that shapes the targets: it enters every content hash (:meth:`StoreSettings.shaping`)."""
-    return field(default=default, default_factory=factory, metadata={"shapes": True})
+def _shapes(default: Any = MISSING, factory: Any = MISSING, implied: Any = MISSING) -> Any:
+    """A setting that shapes the targets: it enters every content hash (:meth:`StoreSettings.shaping`).
+
+    ``implied``: for a setting added after stores existed, the value those stores were made with.
+    A store that records no such field has it; and the setting enters a content hash only where
+    it differs from it, so adding a setting leaves every existing store's hashes as they were."""
+    return field(default=default, default_factory=factory, metadata={"shapes": True, "implied": implied})
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class StoreSettings:
     targets is declared with ``_shapes``: it enters every content hash, by construction; the
     others say only how the store keeps the targets."""
 
+    stack: str = _shapes(BASELINE, implied=BASELINE)  # whose transform and targets: a name of ocr_targets.stacks
     config: TargetConfig = _shapes(factory=TargetConfig)
     size: int = _shapes(DEFAULT_SIZE)  # the side of the square targets
     pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (choices.PAD_MODES)
@@ -34,9 +40,20 @@ class StoreSettings:
     with_images: bool = False  # whether the store holds the transformed images too
     block: int = DEFAULT_BLOCK  # images per shard, and per task of the job
 
+    def __post_init__(self) -> None:
+        row = stack(self.stack)  # an unknown name: ValueError naming the known ones
+        if row.pipeline is None:
+            raise ValueError(f"no store can be made for the {self.stack} stack: it makes its targets {row.where}")
+        if self.pad not in row.pads:
+            raise ValueError(f"the {self.stack} stack pads {' or '.join(row.pads)}, not {self.pad!r}")
+
     def shaping(self) -> dict[str, Any]:
         """The settings that shape the targets, as recorded (what a content hash covers)."""
-        return {item.name: _recorded(getattr(self, item.name)) for item in fields(self) if item.metadata.get("shapes")}
+        return {
+            item.name: _recorded(getattr(self, item.name))
+            for item in fields(self)
+            if item.metadata.get("shapes") and getattr(self, item.name) != item.metadata["implied"]
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """As the store's root attributes hold them (with the algorithm version that wrote it)."""
@@ -52,6 +69,8 @@ class StoreSettings:
         for item in fields(cls):
             if item.name in values:
                 found[item.name] = values[item.name]
+            elif item.metadata.get("shapes") and item.metadata["implied"] is not MISSING:
+                found[item.name] = item.metadata["implied"]
             elif item.metadata.get("shapes"):
                 raise StoreError(
                     f"the store records no {item.name!r} setting: made by an older ocr-targets; "
