@@ -327,8 +327,8 @@ def bench_loader(images: int) -> None:
         stats, digests = stored.store.image_files()
         checks = best_interleaved(
             {
-                "stat": lambda: current_hashes(folder, data.annotations, settings, stats, digests),
-                "hash": lambda: current_hashes(folder, data.annotations, settings, np.zeros_like(stats), digests),
+                "stat": lambda: current_hashes(data.sources, data.annotations, settings, stats, digests),
+                "hash": lambda: current_hashes(data.sources, data.annotations, settings, np.zeros_like(stats), digests),
             },
             passes=3,
         )

@@ -18,6 +18,7 @@ from .config import TargetConfig
 from .dataset import StoredBatch, UFODataset
 from .geometry import PAD_MODES
 from .maps import compute_targets, reference_targets
+from .sources import Sources
 from .stacks import BASELINE
 from .staleness import check_store
 from .store import StoreError, TargetStore, open_store
@@ -233,11 +234,7 @@ class StoreCollate(_Collate):
         )
 
     def _remake(self) -> str:
-        sources = self.store.attrs["sources"]
-        return (
-            f"ocr-targets precompute --images {sources['images']} --annotations {sources['annotations']} "
-            f"--out {self.store.path}"
-        )
+        return Sources.recorded(self.store).precompute(self.store.path)
 
 
 def _entry_of(item: dict, store: TargetStore) -> int | None:

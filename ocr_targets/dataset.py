@@ -19,6 +19,7 @@ from .batch import batch_tensor, item_maps, target_tensors
 from .geometry import quarter_turn
 from .images import load_sample
 from .location import Location
+from .sources import Sources
 from .stacks import BASELINE
 from .store import StoreError, TargetStore, open_store
 from .ufo import ImageAnnotation, read_annotations, read_ufo
@@ -46,12 +47,13 @@ class UFODataset(torch.utils.data.Dataset):
         mean: Sequence[float] = MEAN,
         std: Sequence[float] = STD,
     ) -> None:
+        self.sources = Sources.of(images, annotations)
         self.images = _folder(images)
-        self.annotations_path = Path(annotations)
+        self.annotations_path = _folder(annotations)
         self.size = size
         self.pad = pad
         self.normalize = Normalize(mean, std)
-        self.annotations: list[ImageAnnotation] = read_annotations(self.annotations_path)
+        self.annotations: list[ImageAnnotation] = read_annotations(self.sources.annotations)
         self.filenames = [annotation.name for annotation in self.annotations]
 
     def __len__(self) -> int:
@@ -109,9 +111,9 @@ class StoreDataset(torch.utils.data.Dataset):
             raise StoreError(
                 f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
             )
-        sources = self.store.attrs["sources"]
-        self.image_path = _folder(image_path if image_path is not None else sources["images"])
-        self.annotation_path = annotation_path if annotation_path is not None else sources["annotations"]
+        self.sources = Sources.recorded(self.store, image_path, annotation_path)
+        self.image_path = _folder(self.sources.images.url)
+        self.annotation_path = self.sources.annotations.url
         self.compact = compact
         self.normalize = Normalize(mean, std)
         self.filenames = self.store.filenames
@@ -131,7 +133,7 @@ class StoreDataset(torch.utils.data.Dataset):
         int32 arrays, rounded from the file's points, or None), in store order: what the
         baseline's ``OCRPLModule`` scores its predictions against. Read once, when first asked."""
         if self._anns is None:
-            entries = read_ufo(self.annotation_path)
+            entries = read_ufo(self.sources.annotations)
             self._anns = OrderedDict((name, baseline_words(entries.get(name, {}))) for name in self.filenames)
         return self._anns
 
@@ -205,8 +207,8 @@ def baseline_words(entry: dict) -> list[np.ndarray] | None:
 
 
 def _folder(where: str | Path) -> Path | str:
-    """An images folder as the baseline's datasets hold it (a Path, which ``image_path / name``
-    joins), or an fsspec URL as given: a Path would make ``s3://b/x`` ``s3:/b/x``."""
+    """A source as the baseline's datasets hold it (a Path, which ``image_path / name`` joins),
+    or an fsspec URL as given: a Path would make ``s3://b/x`` ``s3:/b/x``."""
     return str(where) if "://" in str(where) else Path(where)
 
 

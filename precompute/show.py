@@ -9,6 +9,7 @@ import numpy as np
 
 from ocr_targets.arrays import MAPS, MapSpec
 from ocr_targets.location import Location
+from ocr_targets.sources import Sources
 from ocr_targets.stacks import pipeline
 from ocr_targets.store import Entry, TargetStore, open_store
 from ocr_targets.ufo import parse_entry, read_ufo
@@ -68,11 +69,9 @@ def _index(store: TargetStore, image: str) -> int:
 def _image(store: TargetStore, entry: Entry, images: Location | None) -> np.ndarray:
     if entry.image is not None:
         return entry.image
-    sources = store.attrs["sources"]
-    images = images or Location.of(sources["images"], store.location.options)
-    document = read_ufo(Location.of(sources["annotations"], store.location.options))
-    annotation = parse_entry(entry.filename, document[entry.filename])
-    sample = pipeline(store.settings.stack).sample(images, annotation, store.size, store.pad)
+    sources = Sources.recorded(store, images)
+    annotation = parse_entry(entry.filename, read_ufo(sources.annotations)[entry.filename])
+    sample = pipeline(store.settings.stack).sample(sources.images, annotation, store.size, store.pad)
     return sample.letterbox.image(sample.image)
 
 

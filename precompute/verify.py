@@ -14,6 +14,7 @@ from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.sources import Sources
 from ocr_targets.stacks import pipeline
 from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
@@ -102,10 +103,9 @@ def verify(
 ) -> Report:
     """Compare the store at ``path`` with the reference targets of its images (or of ``images``)."""
     store = open_store(path)
-    options = store.location.options
-    images = Location.of(images or store.attrs["sources"]["images"], options)
-    annotations = Location.of(annotations or store.attrs["sources"]["annotations"], options)
-    entries = read_ufo(annotations)
+    sources = Sources.recorded(store, images, annotations)
+    images = sources.images
+    entries = read_ufo(sources.annotations)
     stored = set(store.filenames)
     missing = [name for name in entries if name not in stored]
     extra = [name for name in store.filenames if name not in entries]

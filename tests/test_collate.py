@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-import ocr_targets.staleness as images_module
+import ocr_targets.sources as sources_module
 from ocr_targets import ALGORITHM_VERSION, compute_targets, open_store
 from ocr_targets.collate import OnTheFlyCollate, StoreCollate
 from ocr_targets.dataset import UFODataset
@@ -289,8 +289,8 @@ def test_fast_on_the_fly_collate_equals_the_reference_one(made_store):
 def test_the_staleness_check_hashes_only_files_whose_stat_changed(made_store, monkeypatch, capsys):
     images, annotations, out = made_store
     reads = []
-    real = images_module.read_image_bytes
-    monkeypatch.setattr(images_module, "read_image_bytes", lambda path: reads.append(path.name) or real(path))
+    real = sources_module.read_image_bytes
+    monkeypatch.setattr(sources_module, "read_image_bytes", lambda path: reads.append(path.name) or real(path))
     StoreCollate(out, UFODataset(images, annotations))
     assert reads == []  # a stat per image, no file read
     touched = images / "icdar2015_img_6.jpg"
