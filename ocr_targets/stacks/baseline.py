@@ -11,6 +11,8 @@ from ..ufo import ImageAnnotation
 
 
 class Baseline:
+    relative_words = False
+
     def sample(self, images: Location, annotation: ImageAnnotation, size: int, pad: str, pixels: bool = True) -> Sample:
         return load_sample(images, annotation, size, pad, pixels)
 
