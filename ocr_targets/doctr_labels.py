@@ -52,7 +52,9 @@ def label_polygons(entry: DoctrLabel) -> list[np.ndarray]:
     try:
         block = np.asarray(polygons, dtype=np.float32)
     except (TypeError, ValueError):
-        raise ValueError(f"polygons are not [[[x, y], ...], ...] numbers, as many a word: {polygons!r:.200}") from None
+        raise ValueError(
+            f"polygons are not [[[x, y], ...], ...] numbers, as many points each: {polygons!r:.160}"
+        ) from None
     if block.ndim != 3 or block.shape[1] == 0 or block.shape[2] != 2:
         raise ValueError(f"polygons must be [[[x, y], ...], ...], got shape {block.shape}")
     if not np.isfinite(block).all() or not (np.abs(block) < COORDINATE_LIMIT).all():
