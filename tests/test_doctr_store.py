@@ -22,7 +22,7 @@ from ocr_targets.stacks.doctr_pipeline import DoctrPipeline, page
 from ocr_targets.stacks.released import doctr_dbnet
 from ocr_targets.store import OtherStack, StoreSettings, open_store
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, read_annotations, read_ufo
-from precompute import job
+from precompute.cli import main
 from precompute.verify import verify
 from tests.conftest import DATA
 from tests.helpers import examples
@@ -115,15 +115,13 @@ def labels_from_ufo(folder) -> dict:
 
 @pytest.fixture(scope="session")
 def doctr_store(tmp_path_factory):
-    """The sample's docTR labels and their store: (folder, labels, store path)."""
+    """The sample's docTR labels and their store, made as a user would: (folder, labels, store path)."""
     folder = tmp_path_factory.mktemp("doctr")
     labels = labels_from_ufo(folder)
     out = folder / "targets.zarr"
-    settings = StoreSettings(stack="doctr", size=SIZE, block=4)
-    summary = job.run(
-        job.Job(folder / "images", folder / "labels.json", out, jobs=2, progress=False, settings=settings)
-    )
-    assert summary.computed == len(labels) and not summary.failures
+    images, annotations = str(folder / "images"), str(folder / "labels.json")
+    assert main(["precompute", "--images", images, "--annotations", annotations, "--out", str(out),
+                 "--stack", "doctr", "--size", str(SIZE), "--block", "4", "--quiet"]) == 0  # fmt: skip
     return folder, labels, out
 
 
@@ -146,6 +144,7 @@ def test_the_stored_maps_are_doctrs_build_target_on_doctrs_validation_pages(doct
 
 def test_verify_passes_on_a_doctr_store(doctr_store):
     folder, labels, out = doctr_store
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
     report = verify(out, jobs=1, progress=False)
     assert report.ok and len(report.checks) == len(labels)
     assert all(check.differences[name] == 0.0 for check in report.checks for name in check.differences)
