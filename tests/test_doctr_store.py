@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from ocr_targets.hashing import content_hash
+from ocr_targets.location import Location
 from ocr_targets.stacks import STORED, doctr
 from ocr_targets.stacks.doctr_geometry import SymmetricResize, relative_boxes
 from ocr_targets.stacks.doctr_pipeline import DoctrPipeline, page
@@ -23,6 +24,7 @@ from ocr_targets.stacks.released import doctr_dbnet
 from ocr_targets.store import OtherStack, StoreSettings, open_store
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, read_annotations, read_ufo
 from precompute.cli import main
+from precompute.info import info
 from precompute.verify import verify
 from tests.conftest import DATA
 from tests.helpers import examples
@@ -142,12 +144,17 @@ def test_the_stored_maps_are_doctrs_build_target_on_doctrs_validation_pages(doct
     assert store["on_its_side.jpg"].original_size == (1280, 720)  # read upright, as docTR reads it
 
 
-def test_verify_passes_on_a_doctr_store(doctr_store):
+def test_verify_passes_on_a_doctr_store_and_info_names_its_geometry(doctr_store):
     folder, labels, out = doctr_store
     assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
     report = verify(out, jobs=1, progress=False)
     assert report.ok and len(report.checks) == len(labels)
     assert all(check.differences[name] == 0.0 for check in report.checks for name in check.differences)
+    described = info(Location.of(out))
+    assert "stack        doctr (its validation transform and targets)" in described
+    assert any(
+        "docTR's Resize((size, size), preserve_aspect_ratio=True, symmetric_pad=True)" in line for line in described
+    )
 
 
 def test_install_with_a_store_reads_its_pages_and_computes_the_others(doctr_store):
@@ -232,6 +239,8 @@ def test_a_label_file_is_told_from_ufo_by_its_shape(tmp_path):
     a, b = read_annotations(path)
     assert a.polygons[0].dtype == np.float32 and a.polygons[0].tolist() == [[1.5, 2], [3, 2], [3, 4.25]]
     assert a.ignore == [False] and b.polygons == []
+    sent = pickle.loads(pickle.dumps(a))  # as the job sends it to its workers
+    assert sent.polygons[0].dtype == np.float32 and np.array_equal(sent.polygons[0], a.polygons[0])
     path.write_text(json.dumps({"a.jpg": {"boxes": []}}))
     with pytest.raises(AnnotationError, match=r"expected a UFO object .* or docTR labels"):
         read_annotations(path)

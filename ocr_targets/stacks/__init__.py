@@ -44,6 +44,10 @@ class Pipeline(Protocol):
 
     def reference(self, sample: Sample, config: TargetConfig) -> Targets: ...
 
+    def geometry(self, pad: str) -> dict[str, str]:
+        """Its transform in words, as a store records it: ``resize``, ``pad``, ``polygons``."""
+        ...
+
 
 @dataclass(frozen=True)
 class Stack:

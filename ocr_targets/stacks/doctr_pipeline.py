@@ -73,6 +73,15 @@ class DoctrPipeline:
         with np.errstate(all="ignore"):  # docTR's own arithmetic warns on degenerate words
             return _targets(model.build_target([page(sample.polygons)], _shape(sample)))
 
+    def geometry(self, pad: str) -> dict[str, str]:
+        return {
+            "resize": "docTR's Resize((size, size), preserve_aspect_ratio=True, symmetric_pad=True): EXIF orientation "
+            "applied, longer side to size, the other int(size * ratio) (at least 1)",
+            "pad": "zeros to size x size, ceil(pad / 2) before",
+            "polygons": "docTR's boxes: each word's min and max, relative to the image, moved by the resize and "
+            "clipped to [0, 1] (float32); stored as their four corners",
+        }
+
 
 def _shape(sample: Sample) -> tuple[int, int, int]:
     return 1, sample.letterbox.size, sample.letterbox.size
