@@ -27,13 +27,17 @@ def content_hash(image_digest: bytes, annotation: ImageAnnotation, shaping_diges
     """SHA-256 over the image file's digest (:func:`image_digest`), the words that shape its
     targets, and the run's ``shaping_digest`` (:func:`settings_digest`).
 
-    Transcriptions other than ``###`` do not enter: they do not change a target.
+    Transcriptions other than ``###`` do not enter: they do not change a target. A word's points
+    enter as int32 (a UFO file's, rounded) or as float32 (a docTR label file's, as read), under
+    tags of their own: two different float label sets never share a hash, and integer words hash
+    as they always have.
     """
     digest = hashlib.sha256()
     digest.update(shaping_digest.encode())
     digest.update(image_digest)
     for polygon, ignored in zip(annotation.polygons, annotation.ignore, strict=True):
-        digest.update(b"I" if ignored else b"W")
+        whole = polygon.dtype.kind in "iu"
+        digest.update((b"I" if ignored else b"W") if whole else (b"i" if ignored else b"w"))
         digest.update(len(polygon).to_bytes(4, "little"))
-        digest.update(polygon.astype("<i4").tobytes())
+        digest.update(polygon.astype("<i4" if whole else "<f4").tobytes())
     return digest.hexdigest()

@@ -148,7 +148,7 @@ class Sample:
     image: np.ndarray | None  # RGB uint8, upright, original size (None when loaded without pixels)
     orientation: int  # EXIF orientation of the file
     letterbox: Letterbox
-    polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates: the words that survive the resize
+    polygons: list[np.ndarray]  # (N, 2) float32 in target coordinates (relative ones for docTR): the words kept
     ignore: list[bool]  # their ignore flags
     dropped_points: int  # word points the resize moved out of the image (later words shifted; rule 7)
 

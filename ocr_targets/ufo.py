@@ -1,4 +1,5 @@
-"""The competition's UFO annotation format: loading and per-image word polygons."""
+"""Annotation files: the competition's UFO format (and docTR's label files, told apart by their
+shape: :mod:`ocr_targets.doctr_labels`), loading and per-image word polygons."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .doctr_labels import SHAPE as DOCTR_SHAPE
+from .doctr_labels import DoctrLabel, doctr_labels, label_polygons
 from .errors import InputError
 from .geometry import COORDINATE_LIMIT
 from .location import Location
@@ -25,8 +28,9 @@ class AnnotationError(InputError):
 class ImageAnnotation:
     """One image's words, as the baseline dataset loads them.
 
-    ``polygons`` are (N, 2) int32, rounded from the file's points; ``ignore`` marks
-    words flagged illegible or transcribed ``###``.
+    ``polygons`` are (N, 2) int32, rounded from a UFO file's points (float32 as a docTR label
+    file's are read: see :mod:`ocr_targets.doctr_labels`); ``ignore`` marks words flagged
+    illegible or transcribed ``###`` (docTR's labels have no such flag: none is ignored).
     """
 
     name: str
@@ -47,8 +51,11 @@ def _unpickle_annotation(name: str, points: np.ndarray, lengths: list[int], igno
     return ImageAnnotation(name, polygons, ignore)
 
 
+UFO_SHAPE = '{"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}'
+
+
 def read_ufo(path: str | Path | Location) -> dict[str, dict]:
-    """The file's ``images`` mapping (name -> raw entry), in file order; clear errors on a bad file."""
+    """The file's images (name -> raw entry), in file order; clear errors on a bad file."""
     return read_ufo_file(path)[0]
 
 
@@ -59,8 +66,9 @@ def read_annotations(path: str | Path | Location) -> list[ImageAnnotation]:
 
 
 def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
-    """The file's ``images`` mapping, and the SHA-256 of its bytes (what the store records, so
-    that a check finds an unchanged file without parsing it)."""
+    """The file's images (name -> raw entry: a UFO file's ``images`` mapping, or a docTR label
+    file's entries as :class:`DoctrLabel`), and the SHA-256 of its bytes (what the store records,
+    so that a check finds an unchanged file without parsing it)."""
     path = Location.of(path)
     try:
         data = path.read_bytes()
@@ -78,7 +86,9 @@ def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
         raise AnnotationError(path, f"not valid JSON: {error}") from None
     images = document.get("images") if isinstance(document, dict) else None
     if not isinstance(images, dict):
-        raise AnnotationError(path, 'expected a UFO object {"images": {name: {"words": ...}}}')
+        images = doctr_labels(document)
+    if images is None:
+        raise AnnotationError(path, f"expected a UFO object {UFO_SHAPE} or docTR labels {DOCTR_SHAPE}")
     return images, hashlib.sha256(data).hexdigest()
 
 
@@ -97,7 +107,14 @@ def _collector_paused() -> Iterator[None]:
 
 
 def parse_entry(name: str, entry: object) -> ImageAnnotation:
-    """Validate one image's entry and round its points to int32 as the baseline dataset does."""
+    """Validate one image's entry and round its points to int32 as the baseline dataset does (a
+    docTR label's points are kept as docTR reads them, float32)."""
+    if isinstance(entry, DoctrLabel):
+        try:
+            polygons = label_polygons(entry)
+        except ValueError as problem:
+            raise AnnotationError(name, str(problem)) from None
+        return ImageAnnotation(name, polygons, [False] * len(polygons))
     if not isinstance(entry, dict):
         raise AnnotationError(name, "entry is not an object")
     words = entry.get("words") or {}

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute the targets of every image into a store (incremental, resumable)",
         description=(
             "Compute the probability map, threshold map, masks and shrunk polygons of every image in "
-            "the annotation file, at the competition's validation geometry (longest side to --size, "
+            "the annotation file, at the validation geometry of --stack (the baseline's: longest side to --size, "
             "zero-padded to a square; see --pad), "
             "and write them to a zarr store keyed by content hash. A rerun recomputes only the images "
             "whose bytes, words or parameters changed (reordered or renamed ones are moved), and "
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotations",
         required=True,
         metavar="FILE.json",
-        help='UFO json, a path or URL: {"images": {name: {"words": {id: {"points"}}}}}',
+        help='UFO json, a path or URL: {"images": {name: {"words": {id: {"points"}}}}}; or docTR\'s labels.json: '
+        '{name: {"polygons": [[[x, y], ...], ...]}}',
     )
     precompute.add_argument(
         "--out",
@@ -173,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", metavar="DIR", help="image directory or URL (default: the one recorded in the store)"
     )
     check.add_argument(
-        "--annotations", metavar="FILE.json", help="UFO json, path or URL (default: the one recorded in the store)"
+        "--annotations",
+        metavar="FILE.json",
+        help="UFO json or docTR labels, path or URL (default: the one recorded in the store)",
     )
     _storage_option(check)
     check.add_argument("--sample", type=_at_least(1), metavar="K", help="check a random K entries instead of all")

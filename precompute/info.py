@@ -24,6 +24,7 @@ def info(path: Location) -> list[str]:
         "(a word point that the resize moved out of the image was dropped; stored as training computed it)",
         f"size on disk {size / 2**20:.1f} MiB "
         + (f"({size / done / 1024:.0f} KiB per image)" if done else "(no entry done yet)"),
+        f"stack        {store.settings.stack} (its validation transform and targets)",
         "parameters   " + ", ".join(f"{k}={v}" for k, v in settings["config"].items()),
         f"geometry     {settings['size']}x{settings['size']}: {attrs['geometry']['resize']}; "
         f"{attrs['geometry']['pad']}",

@@ -41,7 +41,8 @@ def show(path: Location, image: str, out: Path, images: Location | None = None) 
     store = open_store(path)
     entry = store[_index(store, image)]
     picture = _image(store, entry, images)
-    panels = [("image: words (green), ignored (orange), shrunk (red)", _outlined(picture, entry))]
+    pixels = store.size if pipeline(store.settings.stack).relative_words else 1
+    panels = [("image: words (green), ignored (orange), shrunk (red)", _outlined(picture, entry, pixels))]
     scale = f" {store.config.thresh_min} to {store.config.thresh_max}"  # a float map's colours
     panels += [(spec.panel + ("" if spec.binary else scale), _panel(store, entry, spec)) for spec in MAPS if spec.panel]
     titled = [_titled(title, panel) for title, panel in panels]
@@ -75,10 +76,12 @@ def _image(store: TargetStore, entry: Entry, images: Location | None) -> np.ndar
     return sample.letterbox.image(sample.image)
 
 
-def _outlined(image: np.ndarray, entry: Entry) -> np.ndarray:
+def _outlined(image: np.ndarray, entry: Entry, pixels: int) -> np.ndarray:
+    """``pixels``: what the stored words are multiplied by to be pixels (the side, where they are relative)."""
     picture = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     for word, ignored in zip(entry.words, entry.ignore, strict=True):
-        cv2.polylines(picture, [word.astype(np.int32)], True, IGNORED if ignored else WORD, 2 if ignored else 1)
+        outline = [(word * pixels).astype(np.int32)]
+        cv2.polylines(picture, outline, True, IGNORED if ignored else WORD, 2 if ignored else 1)
     cv2.polylines(picture, entry.shrunk_polygons, True, HALO, 3)  # a light edge: red alone vanishes over dark ink
     cv2.polylines(picture, entry.shrunk_polygons, True, SHRUNK, 1)
     return picture

@@ -34,6 +34,8 @@ class Pipeline(Protocol):
     for the stack holds is ``targets(sample(...))`` for each image, and what ``verify`` compares
     it with is ``reference(sample(...))``."""
 
+    relative_words: bool  # whether its stored words are relative to the side (else in target pixels)
+
     def sample(
         self, images: Location, annotation: ImageAnnotation, size: int, pad: str, pixels: bool = True
     ) -> Sample: ...
@@ -41,6 +43,10 @@ class Pipeline(Protocol):
     def targets(self, sample: Sample, config: TargetConfig) -> Targets: ...
 
     def reference(self, sample: Sample, config: TargetConfig) -> Targets: ...
+
+    def geometry(self, pad: str) -> dict[str, str]:
+        """Its transform in words, as a store records it: ``resize``, ``pad``, ``polygons``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ STACKS = {
             "doctr",
             "python-doctr==1.1.0: doctr/models/detection/differentiable_binarization/base.py",
             ("ocr_targets.stacks.doctr:build_target",),
-            None,
+            "ocr_targets.stacks.doctr_pipeline:DoctrPipeline",
             ("center",),
             "inside the model's loss, every step, validation included, after its resize with symmetric padding",
         ),

@@ -11,6 +11,8 @@ from ..ufo import ImageAnnotation
 
 
 class Baseline:
+    relative_words = False
+
     def sample(self, images: Location, annotation: ImageAnnotation, size: int, pad: str, pixels: bool = True) -> Sample:
         return load_sample(images, annotation, size, pad, pixels)
 
@@ -19,3 +21,11 @@ class Baseline:
 
     def reference(self, sample: Sample, config: TargetConfig) -> Targets:
         return sample.targets(config, reference_targets)
+
+    def geometry(self, pad: str) -> dict[str, str]:
+        return {
+            "resize": "longest side to size, linear interpolation, sides rounded",
+            "pad": "zeros to size x size, " + ("centered" if pad == "center" else "at the bottom and right"),
+            "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
+            "moved by the forward matrix, float32; words that vanish dropped",
+        }

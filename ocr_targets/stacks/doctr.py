@@ -3,6 +3,7 @@
 installed on a model in one line::
 
     ocr_targets.stacks.doctr.install(model)  # model = doctr.models.db_resnet50(...)
+    ocr_targets.stacks.doctr.install(model, "val.zarr")  # or: a store's pages read, not computed
 
 docTR builds its targets inside the loss, every step, validation included: relative boxes
 (N, 4) or polygons (N, P, 2) per class, targets at the output size. A word whose box is under
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import types
 from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -25,11 +28,43 @@ import shapely
 
 from ._draw import as_arrays, draw_words, measure, offsetter, shapes
 
+if TYPE_CHECKING:
+    from ..store import TargetStore
 
-def install(model: object) -> None:
-    """Make ``model`` (a docTR DBNet) build its targets with :func:`build_target`."""
-    model.build_target = types.MethodType(build_target, model)
+
+def install(model: object, store: TargetStore | str | Path | None = None) -> None:
+    """Make ``model`` (a docTR DBNet) build its targets with :func:`build_target`; with ``store``
+    (one made by ``ocr-targets precompute --stack doctr``, or its path), read the pages it holds
+    instead, counted in ``model.stored_pages`` ("hit": read, "miss": computed).
+
+    A store made for another stack is refused (OtherStack), and so is one made with other
+    parameters than the model's or whose threshold maps are not float32 (ValueError)."""
     model.skipped_words = Counter()  # words whose border docTR's own code would have raised for
+    if store is None:
+        model.build_target = types.MethodType(build_target, model)
+        return
+    from .doctr_stored import StoredTargets  # it builds on this module's build_target
+
+    model.stored_targets = StoredTargets(store, model)
+    model.stored_pages = Counter()
+    model.build_target = types.MethodType(build_stored_target, model)
+
+
+def build_stored_target(
+    self: object, target: list[dict[str, np.ndarray]], output_shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`build_target`, the pages ``self.stored_targets`` holds read from its store."""
+    stored = [self.stored_targets.find(page, output_shape) for page in target]
+    hits = [k for k, entry in enumerate(stored) if entry is not None]
+    misses = [k for k, entry in enumerate(stored) if entry is None]
+    computed = build_target(self, [target[k] for k in misses], output_shape)  # and docTR's checks of them
+    built = tuple(np.empty((len(target), *part.shape[1:]), dtype=part.dtype) for part in computed)
+    for whole, part in zip(built, computed, strict=True):
+        whole[misses] = part
+    if hits:
+        self.stored_targets.read([stored[k] for k in hits], built, hits)
+    self.stored_pages.update(hit=len(hits), miss=len(misses))
+    return built
 
 
 def build_target(
