@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 from .config import ALGORITHM_VERSION
 from .store import StoreSettings
 from .ufo import ImageAnnotation
@@ -27,7 +29,9 @@ def content_hash(image_digest: bytes, annotation: ImageAnnotation, shaping_diges
     """SHA-256 over the image file's digest (:func:`image_digest`), the words that shape its
     targets, and the run's ``shaping_digest`` (:func:`settings_digest`).
 
-    Transcriptions other than ``###`` do not enter: they do not change a target.
+    Transcriptions other than ``###`` do not enter: they do not change a target. Integer points
+    (rounded from a UFO file) enter as int32, as ever; float points (a PaddleOCR label file's)
+    as their dtype's name and exact bytes, so two float label sets never share a hash.
     """
     digest = hashlib.sha256()
     digest.update(shaping_digest.encode())
@@ -35,5 +39,12 @@ def content_hash(image_digest: bytes, annotation: ImageAnnotation, shaping_diges
     for polygon, ignored in zip(annotation.polygons, annotation.ignore, strict=True):
         digest.update(b"I" if ignored else b"W")
         digest.update(len(polygon).to_bytes(4, "little"))
-        digest.update(polygon.astype("<i4").tobytes())
+        digest.update(_point_bytes(polygon))
     return digest.hexdigest()
+
+
+def _point_bytes(polygon: np.ndarray) -> bytes:
+    if polygon.dtype.kind != "f":
+        return polygon.astype("<i4").tobytes()
+    little = polygon.astype(polygon.dtype.newbyteorder("<"))
+    return little.dtype.str.encode() + little.tobytes()  # b"<f4..."

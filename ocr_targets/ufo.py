@@ -25,8 +25,9 @@ class AnnotationError(InputError):
 class ImageAnnotation:
     """One image's words, as the baseline dataset loads them.
 
-    ``polygons`` are (N, 2) int32, rounded from the file's points; ``ignore`` marks
-    words flagged illegible or transcribed ``###``.
+    ``polygons`` are (N, 2) int32, rounded from the file's points (float32 from a PaddleOCR
+    label file, as PaddleOCR reads them); ``ignore`` marks words flagged illegible or
+    transcribed ``###`` (``*`` or ``###`` in a PaddleOCR label file).
     """
 
     name: str
@@ -60,10 +61,15 @@ def read_annotations(path: str | Path | Location) -> list[ImageAnnotation]:
 
 def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
     """The file's ``images`` mapping, and the SHA-256 of its bytes (what the store records, so
-    that a check finds an unchanged file without parsing it)."""
+    that a check finds an unchanged file without parsing it). A PaddleOCR label file's mapping
+    holds each image's line (:mod:`ocr_targets.paddle_labels`)."""
+    from .paddle_labels import is_label_file, read_label_lines
+
     path = Location.of(path)
     try:
         data = path.read_bytes()
+        if is_label_file(data):  # PaddleOCR's label file, one image a line
+            return read_label_lines(path, data.decode("utf-8")), hashlib.sha256(data).hexdigest()
         with _collector_paused():
             document = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
@@ -97,7 +103,12 @@ def _collector_paused() -> Iterator[None]:
 
 
 def parse_entry(name: str, entry: object) -> ImageAnnotation:
-    """Validate one image's entry and round its points to int32 as the baseline dataset does."""
+    """Validate one image's entry and round its points to int32 as the baseline dataset does
+    (a PaddleOCR label file's line: its points as float32, as PaddleOCR reads them)."""
+    from .paddle_labels import LabelLine, parse_line
+
+    if isinstance(entry, LabelLine):
+        return ImageAnnotation(name, *parse_line(name, entry))
     if not isinstance(entry, dict):
         raise AnnotationError(name, "entry is not an object")
     words = entry.get("words") or {}
