@@ -72,7 +72,8 @@ def _image(store: TargetStore, entry: Entry, images: Location | None) -> np.ndar
     images = images or Location.of(sources["images"], store.location.options)
     document = read_ufo(Location.of(sources["annotations"], store.location.options))
     annotation = parse_entry(entry.filename, document[entry.filename])
-    sample = pipeline(store.settings.stack).sample(images, annotation, store.size, store.pad)
+    stack = pipeline(store.settings.stack, **store.settings.stack_options)
+    sample = stack.sample(images, annotation, store.size, store.pad)
     return sample.letterbox.image(sample.image)
 
 

@@ -167,7 +167,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     run is stored with the hash of what was computed.
     """
     settings = task.settings
-    stack = pipeline(settings.stack)
+    stack = pipeline(settings.stack, **settings.stack_options)
     try:
         sample = stack.sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:

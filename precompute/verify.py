@@ -152,7 +152,7 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
 
 def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: object) -> None:
     index, name = check.index, check.image
-    stack = pipeline(store.settings.stack)
+    stack = pipeline(store.settings.stack, **store.settings.stack_options)
     store.require_done([index])
     missing = store.missing_objects(index)
     if missing:

@@ -35,7 +35,8 @@ class StoreSettings:
     stack: str = _shapes(BASELINE, implied=BASELINE)  # whose transform and targets: a name of ocr_targets.stacks
     config: TargetConfig = _shapes(factory=TargetConfig)
     size: int = _shapes(DEFAULT_SIZE)  # the side of the square targets
-    pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (choices.PAD_MODES)
+    pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (the stack's pads)
+    stack_options: dict[str, Any] = _shapes(factory=dict, implied={})  # the stack's Pipeline's own settings
     thresh_dtype: str = THRESH_DTYPES[0]  # how the threshold map is stored (choices.THRESH_DTYPES)
     with_images: bool = False  # whether the store holds the transformed images too
     block: int = DEFAULT_BLOCK  # images per shard, and per task of the job

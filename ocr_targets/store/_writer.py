@@ -28,7 +28,7 @@ import zarr
 from zarr.api.asynchronous import create_array
 
 from ..arrays import BINARY_MAPS
-from ..choices import thresh_tolerance
+from ..choices import NO_PAD, thresh_tolerance
 from ..location import STORAGE_ERRORS, Location, storage_problem
 from ._blocks import missing_objects, refusal, unreadable_objects
 from ._errors import StoreError, Unowned, Unreadable
@@ -118,14 +118,7 @@ class StoreWriter:
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
                 "settings": settings.to_dict(),
-                "geometry": {
-                    "size": settings.size,
-                    "resize": "longest side to size, linear interpolation, sides rounded",
-                    "pad": "zeros to size x size, "
-                    + ("centered" if settings.pad == "center" else "at the bottom and right"),
-                    "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
-                    "moved by the forward matrix, float32; words that vanish dropped",
-                },
+                "geometry": _geometry(settings),
                 "binary_maps": list(BINARY_MAPS),
                 "thresh_tolerance": thresh_tolerance(settings.thresh_dtype, settings.config),
                 "sources": sources,
@@ -365,6 +358,24 @@ def _killed_writes(store: Location) -> list[str]:
     root = Path(store.path)
     patterns = (f"*{PARTIAL}", f"*/*{PARTIAL}", f"{chunk_prefix('done')}/*{PARTIAL}")
     return [str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern)]
+
+
+def _geometry(settings: StoreSettings) -> dict[str, object]:
+    """How the stack's transform brings an image and its words to the targets' square, said for ``info``."""
+    if settings.pad == NO_PAD:
+        return {
+            "size": settings.size,
+            "resize": "each side to size (PaddleOCR's Resize), linear interpolation",
+            "pad": "none",
+            "polygons": "float32 as PaddleOCR's DetLabelEncode makes them, scaled by Resize",
+        }
+    return {
+        "size": settings.size,
+        "resize": "longest side to size, linear interpolation, sides rounded",
+        "pad": "zeros to size x size, " + ("centered" if settings.pad == "center" else "at the bottom and right"),
+        "polygons": "rounded to int32, EXIF words made upright, clamped into the image, "
+        "moved by the forward matrix, float32; words that vanish dropped",
+    }
 
 
 def _check_compatible(store: Location, stored: dict, settings: StoreSettings) -> None:

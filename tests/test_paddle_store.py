@@ -1,0 +1,171 @@
+"""A store for the PaddleOCR stack against PaddleOCR 2.10's released code: its own ``DecodeImage``,
+``DetLabelEncode``, ``Resize``, ``MakeBorderMap`` and ``MakeShrinkMap`` (imported from the wheel,
+tests/test_stacks_paddle.py says how) run on the bundled images and a PaddleOCR label file made
+from their UFO annotations, every map and mask compared bit for bit."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocr_targets.hashing import content_hash
+from ocr_targets.stacks.released import paddle_label_ops, paddle_ops
+from ocr_targets.store import StoreSettings, open_store
+from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_annotations, read_ufo
+from precompute import job, verify
+from tests.conftest import DATA
+
+SIZE = 640
+PADDLE = StoreSettings(stack="paddleocr", pad="none", size=SIZE, block=4)
+
+
+def write_labels(folder: Path) -> Path:
+    """The bundled sample's words as a PaddleOCR label file: points moved off the integers (its
+    labels are floats), illegible words ``###``, one word of five points (the others are padded
+    to five, as DetLabelEncode pads them)."""
+    lines = []
+    for name, entry in json.loads((DATA / "annotations.json").read_text())["images"].items():
+        words = [
+            {
+                "transcription": "###" if word.get("illegibility") else word.get("transcription") or "w",
+                "points": [[x + 0.37, y - 0.21] for x, y in word["points"]],
+            }
+            for word in entry["words"].values()
+            if word["points"]
+        ]
+        if name == "wildreceipt_2.jpeg":
+            first = words[0]["points"]
+            first.insert(1, [(first[0][0] + first[1][0]) / 2, first[0][1] - 0.5])
+        lines.append(f"{name}\t{json.dumps(words)}")
+    labels = folder / "labels.txt"
+    labels.write_text("\n".join(lines) + "\n")
+    return labels
+
+
+def theirs(images: Path, name: str, label: str, size: int = SIZE, **params) -> dict:
+    """PaddleOCR's det training transforms with Resize for the random ops, up to its target ops."""
+    decode, encode, resize = paddle_label_ops()
+    border, shrink = paddle_ops()
+    data = {"image": (images / name).read_bytes(), "label": label}
+    for op in (decode(img_mode="BGR", channel_first=False), encode(), resize(size=[size, size])):
+        data = op(data)
+    with np.errstate(all="ignore"):
+        return shrink(**params)(border(**params)(data))
+
+
+@pytest.fixture(scope="module")
+def paddle_store(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The bundled images, their PaddleOCR label file and a store made from them: (images, labels, store)."""
+    folder = tmp_path_factory.mktemp("paddle")
+    images = folder / "images"
+    images.symlink_to(DATA / "images")
+    labels = write_labels(folder)
+    out = folder / "targets.zarr"
+    summary = job.run(job.Job(images, labels, out, jobs=2, progress=False, settings=PADDLE))
+    assert summary.computed == 12 and not summary.failures
+    return images, labels, out
+
+
+def test_the_store_equals_paddleocrs_own_transforms_and_ops(paddle_store):
+    images, labels, out = paddle_store
+    store = open_store(out)
+    lines = read_ufo(labels)
+    for index, name in enumerate(store.filenames):
+        expected = theirs(images, name, lines[name].label)
+        entry = store[index]
+        pairs = {
+            "prob_map": "shrink_map",
+            "thresh_map": "threshold_map",
+            "prob_mask": "shrink_mask",
+            "thresh_mask": "threshold_mask",
+        }
+        for ours, their in pairs.items():
+            np.testing.assert_array_equal(getattr(entry, ours), expected[their], err_msg=f"{name}: {ours}")
+        height, width = expected["image"].shape[:2]
+        assert (height, width) == (SIZE, SIZE)
+        assert entry.ignore == [text in ("*", "###") for text in expected["texts"]]
+        assert entry.words[0].dtype == np.float32
+
+
+def test_verify_passes(paddle_store):
+    _, _, out = paddle_store
+    report = verify.verify(out, jobs=1, progress=False)
+    assert report.ok, report.lines()
+    assert len(report.checks) == 12
+
+
+def test_resize_arithmetic_is_the_running_numpys():
+    """Resize multiplies a float32 coordinate by a Python float: in float64 under numpy 1, in
+    float32 under numpy 2. A point where the two round differently tells which one ran."""
+    _, encode, resize = paddle_label_ops()
+    from ocr_targets.stacks.paddle_pipeline import Stretch, label_polys
+
+    rng = np.random.default_rng(0)
+    points = (rng.random((200, 4, 2)) * 1000).astype(np.float32)
+    label = json.dumps([{"transcription": "w", "points": word.tolist()} for word in points])
+    for shape in [(720, 1280), (333, 517), (1200, 1600)]:
+        data = resize(size=[640, 640])(encode()({"image": np.zeros((*shape, 3), np.uint8), "label": label}))
+        mine = Stretch(shape, 640).points(label_polys(list(points)))
+        assert mine.dtype == np.float32
+        np.testing.assert_array_equal(mine, data["polys"])
+
+
+def test_a_paddle_label_file_is_read_by_its_shape(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(
+        'a.jpg\t[{"transcription": "x", "points": [[1.5, 2], [9, 2.25], [9, 8]]}, '
+        '{"transcription": "*", "points": [[0, 0], [4, 0], [4, 4], [0, 4]]}]\n'
+        "\n"
+        "sub/b.png\t[]\n"
+        'c.jpg\t[{"points": [[1, 1], [2, 2], [3, 1]]}]\n'
+    )
+    entries = read_ufo(labels)
+    assert list(entries) == ["a.jpg", "sub/b.png", "c.jpg"]
+    first = parse_entry("a.jpg", entries["a.jpg"])
+    assert [polygon.dtype for polygon in first.polygons] == [np.float32, np.float32]
+    np.testing.assert_array_equal(first.polygons[0], np.array([[1.5, 2], [9, 2.25], [9, 8]], np.float32))
+    assert first.ignore == [False, True]
+    assert parse_entry("sub/b.png", entries["sub/b.png"]).polygons == []
+    with pytest.raises(AnnotationError, match=r'line 4 \(c.jpg\): word 0 has no "transcription"'):
+        parse_entry("c.jpg", entries["c.jpg"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a.jpg\t[]\nb.jpg []\n", r"labels.txt: line 2 has no tab"),
+        ("a.jpg\t[]\na.jpg\t[]\n", r"labels.txt: line 2: a.jpg is also on line 1"),
+        ('["a.jpg", "b.jpg"]\t[]\n', r"line 1 names a list of images, of which PaddleOCR picks one at random"),
+    ],
+)
+def test_a_bad_label_file_names_the_file_and_line(tmp_path, text, message):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(text)
+    with pytest.raises(AnnotationError, match=message):
+        read_annotations(labels)
+
+
+def test_a_bad_line_fails_its_image_only(tmp_path):
+    images = tmp_path / "images"
+    images.symlink_to(DATA / "images")
+    labels = tmp_path / "labels.txt"
+    good = '[{"transcription": "x", "points": [[10.5, 10], [90, 10], [90, 40], [10, 40]]}]'
+    labels.write_text(f"icdar2015_img_1.jpg\t{good}\nicdar2015_img_2.jpg\t[{{]\n")
+    summary = job.run(job.Job(images, labels, tmp_path / "t.zarr", jobs=1, progress=False, settings=PADDLE))
+    assert summary.computed == 1
+    (failure,) = summary.failures
+    assert failure.where == f"{labels}: line 2 (icdar2015_img_2.jpg)"
+    assert failure.cause.startswith("the label is not valid JSON")
+
+
+def test_float_words_that_differ_by_one_ulp_do_not_share_a_hash_and_integer_ones_hash_as_before():
+    word = np.array([[1.5, 2.0], [9.0, 2.25], [9.0, 8.0]], np.float32)
+    nudged = word.copy()
+    nudged[0, 0] = np.nextafter(nudged[0, 0], np.float32(2))
+    hashes = {content_hash(b"image", ImageAnnotation("a.jpg", [w], [False]), "settings") for w in (word, nudged)}
+    assert len(hashes) == 2
+    rounded = np.array([[2, 2], [9, 2], [9, 8]], np.int32)
+    before = hashlib.sha256(b"settings" + b"image" + b"W" + (3).to_bytes(4, "little") + rounded.astype("<i4").tobytes())
+    assert content_hash(b"image", ImageAnnotation("a.jpg", [rounded], [False]), "settings") == before.hexdigest()
