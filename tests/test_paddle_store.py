@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from ocr_targets import TargetConfig
 from ocr_targets.hashing import content_hash
+from ocr_targets.stacks.paddle_config import PaddleConfigError, RandomOp, read_paddle_config
 from ocr_targets.stacks.released import paddle_label_ops, paddle_ops
 from ocr_targets.store import StoreSettings, open_store
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_annotations, read_ufo
 from precompute import job, verify
+from precompute.cli import main
 from tests.conftest import DATA
 
 SIZE = 640
@@ -169,3 +173,92 @@ def test_float_words_that_differ_by_one_ulp_do_not_share_a_hash_and_integer_ones
     rounded = np.array([[2, 2], [9, 2], [9, 8]], np.int32)
     before = hashlib.sha256(b"settings" + b"image" + b"W" + (3).to_bytes(4, "little") + rounded.astype("<i4").tobytes())
     assert content_hash(b"image", ImageAnnotation("a.jpg", [rounded], [False]), "settings") == before.hexdigest()
+
+
+def det_config(folder: Path, ops: list, name: str = "det.yml") -> Path:
+    """A PaddleOCR det config (as configs/det/det_mv3_db.yml lays one out) with ``ops`` before the target ops."""
+    transforms = [
+        {"DecodeImage": {"img_mode": "BGR", "channel_first": False}},
+        {"DetLabelEncode": None},
+        *ops,
+        {"MakeBorderMap": {"shrink_ratio": 0.4, "thresh_min": 0.3, "thresh_max": 0.7}},
+        {"MakeShrinkMap": {"shrink_ratio": 0.4, "min_text_size": 8}},
+        {"NormalizeImage": {"scale": "1./255.", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}},
+        {"ToCHWImage": None},
+        {"KeepKeys": {"keep_keys": ["image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask"]}},
+    ]
+    dataset = {"name": "SimpleDataSet", "data_dir": "./train_data/", "label_file_list": ["train.txt"]}
+    config = {
+        "Global": {"use_gpu": True, "epoch_num": 1200},
+        "Train": {"dataset": {**dataset, "transforms": transforms}, "loader": {"shuffle": True}},
+        "Eval": {"dataset": {**dataset, "transforms": transforms[:2] + [{"DetResizeForTest": None}]}},
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+RANDOM = [
+    {"IaaAugment": {"augmenter_args": [{"type": "Fliplr", "args": {"p": 0.5}}]}},
+    {"EastRandomCropData": {"size": [640, 640], "max_tries": 50, "keep_ratio": True}},
+]
+
+
+@pytest.mark.parametrize("ops", [RANDOM, RANDOM[1:]])
+def test_a_config_with_a_random_op_is_refused_naming_the_file_and_the_op(tmp_path, capsys, ops):
+    images, labels = tmp_path / "images", write_labels(tmp_path)
+    images.symlink_to(DATA / "images")
+    config = det_config(tmp_path, ops)
+    out = tmp_path / "t.zarr"
+    code = main(["precompute", "--images", str(images), "--annotations", str(labels), "--out", str(out),
+                 "--paddle-config", str(config), "--quiet"])  # fmt: skip
+    assert code == 2 and not out.exists()
+    op = next(iter(ops[0]))
+    error = capsys.readouterr().err
+    assert f"{config}: Train.dataset.transforms has {op}, a random op before the target ops" in error
+    with pytest.raises(RandomOp) as refused:
+        read_paddle_config(str(config))
+    assert (refused.value.config, refused.value.op) == (str(config), op)
+
+
+def test_a_config_with_resize_for_the_random_ops_makes_the_store_it_says(tmp_path, capsys):
+    images, labels = tmp_path / "images", write_labels(tmp_path)
+    images.symlink_to(DATA / "images")
+    config = det_config(tmp_path, [{"Resize": {"size": [512, 512]}}])
+    out = tmp_path / "t.zarr"
+    code = main(["precompute", "--images", str(images), "--annotations", str(labels), "--out", str(out),
+                 "--paddle-config", str(config), "--jobs", "1", "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    store = open_store(out)
+    assert (store.settings.stack, store.size, store.pad, store.settings.stack_options) == ("paddleocr", 512, "none", {})
+    lines = read_ufo(labels)
+    name = store.filenames[3]
+    np.testing.assert_array_equal(store[3].thresh_map, theirs(images, name, lines[name].label, 512)["threshold_map"])
+    assert main(["verify", str(out), "--jobs", "1", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("ops", "section", "problem"),
+    [
+        ([{"DetResizeForTest": None}], "Train", "has DetResizeForTest before the target ops, not one ocr-targets"),
+        ([], "Train", "has no Resize: a store holds square targets"),
+        ([{"Resize": {"size": [640, 480]}}], "Train", r"Resize size \[640, 480\] is not a square"),
+        ([{"Resize": {"size": [640, 640]}}], "Eval", "Eval.dataset.transforms has DetResizeForTest before"),
+    ],
+)
+def test_a_config_ocr_targets_cannot_follow_is_refused_saying_why(tmp_path, ops, section, problem):
+    config = det_config(tmp_path, ops)
+    with pytest.raises(PaddleConfigError, match=problem):
+        read_paddle_config(f"{config}:{section}")
+
+
+def test_a_deterministic_config_gives_its_ops_settings(tmp_path):
+    config = det_config(tmp_path, [{"Resize": {"size": [736, 736]}}])
+    text = (
+        config.read_text()
+        .replace("min_text_size: 8", "min_text_size: 6")
+        .replace("thresh_min: 0.3", "thresh_min: 0.25")
+    )
+    config.write_text(text)
+    read = read_paddle_config(str(config))
+    assert (read.size, read.targets, read.stack_options) == (736, TargetConfig(0.4, 0.25, 0.7), {"min_text_size": 6})
