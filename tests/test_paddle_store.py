@@ -3,6 +3,7 @@
 tests/test_stacks_paddle.py says how) run on the bundled images and a PaddleOCR label file made
 from their UFO annotations, every map and mask compared bit for bit."""
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -14,8 +15,9 @@ import yaml
 from ocr_targets import TargetConfig
 from ocr_targets.hashing import content_hash
 from ocr_targets.stacks.paddle_config import PaddleConfigError, RandomOp, read_paddle_config
+from ocr_targets.stacks.paddle_stored import StoredTargets
 from ocr_targets.stacks.released import paddle_label_ops, paddle_ops
-from ocr_targets.store import StoreSettings, open_store
+from ocr_targets.store import OtherStack, StoreSettings, open_store
 from ocr_targets.ufo import AnnotationError, ImageAnnotation, parse_entry, read_annotations, read_ufo
 from precompute import job, verify
 from precompute.cli import main
@@ -50,13 +52,9 @@ def write_labels(folder: Path) -> Path:
 
 def theirs(images: Path, name: str, label: str, size: int = SIZE, **params) -> dict:
     """PaddleOCR's det training transforms with Resize for the random ops, up to its target ops."""
-    decode, encode, resize = paddle_label_ops()
     border, shrink = paddle_ops()
-    data = {"image": (images / name).read_bytes(), "label": label}
-    for op in (decode(img_mode="BGR", channel_first=False), encode(), resize(size=[size, size])):
-        data = op(data)
     with np.errstate(all="ignore"):
-        return shrink(**params)(border(**params)(data))
+        return shrink(**params)(border(**params)(resized(images, name, label, size)))
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +260,34 @@ def test_a_deterministic_config_gives_its_ops_settings(tmp_path):
     config.write_text(text)
     read = read_paddle_config(str(config))
     assert (read.size, read.targets, read.stack_options) == (736, TargetConfig(0.4, 0.25, 0.7), {"min_text_size": 6})
+
+
+def resized(images: Path, name: str, label: str, size: int = SIZE) -> dict:
+    """PaddleOCR's own DecodeImage, DetLabelEncode and Resize: the data dict the target ops get."""
+    decode, encode, resize = paddle_label_ops()
+    data = {"image": (images / name).read_bytes(), "label": label}
+    for op in (decode(img_mode="BGR", channel_first=False), encode(), resize(size=[size, size])):
+        data = op(data)
+    return data
+
+
+def test_stored_targets_serve_what_paddleocrs_ops_make(paddle_store):
+    images, labels, out = paddle_store
+    served = StoredTargets(store=str(out), use_gpu=True, epoch_num=1200)  # and Global's keys, as PaddleOCR passes them
+    border, shrink = paddle_ops()
+    lines = read_ufo(labels)
+    for size in (SIZE, 512):  # 512: samples the store does not hold, computed by our ops
+        for name, line in lines.items():
+            data = resized(images, name, line.label, size)
+            with np.errstate(all="ignore"):
+                expected = shrink()(border()(copy.deepcopy(data)))
+            got = served(copy.deepcopy(data))
+            for key in ("threshold_map", "threshold_mask", "shrink_map", "shrink_mask", "polys", "ignore_tags"):
+                assert got[key].dtype == expected[key].dtype, key
+                np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{name} at {size}: {key}")
+    assert (served.hits, served.misses) == (12, 12)
+
+
+def test_stored_targets_refuse_a_baseline_store(made_store):
+    with pytest.raises(OtherStack, match="made for the baseline stack .* StoredTargets serves the paddleocr"):
+        StoredTargets(store=str(made_store[2]))
