@@ -366,7 +366,7 @@ def _geometry(settings: StoreSettings) -> dict[str, object]:
         return {
             "size": settings.size,
             "resize": "each side to size (PaddleOCR's Resize), linear interpolation",
-            "pad": "none",
+            "pad": "none: the image stretched to the square",
             "polygons": "float32 as PaddleOCR's DetLabelEncode makes them, scaled by Resize",
         }
     return {
