@@ -7,6 +7,7 @@ from __future__ import annotations
 from .config import TargetConfig
 
 PAD_MODES = ("center", "top-left")  # where the resized image sits in the square, the default first
+NO_PAD = "none"  # the paddleocr stack's: its Resize stretches the image to the square
 THRESH_DTYPES = ("float32", "float16", "uint8")  # the threshold map as stored, lossless (the default) first
 DEFAULT_BLOCK = 64  # images per block: one object per array and one task
 DEFAULT_SIZE = 640  # the side of the square targets: the baseline's

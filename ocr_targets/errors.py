@@ -14,3 +14,7 @@ class InputError(ValueError):
 
     def __reduce__(self) -> tuple:  # pickled from a worker process with its fields
         return type(self), (self.where, self.problem, self.detail)
+
+
+class AnnotationError(InputError):
+    """An annotation file, or one image's entry in it, that cannot be used."""

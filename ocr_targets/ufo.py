@@ -1,5 +1,6 @@
-"""Annotation files: the competition's UFO format (and docTR's label files, told apart by their
-shape: :mod:`ocr_targets.doctr_labels`), loading and per-image word polygons."""
+"""Annotation files: the competition's UFO format (and docTR's and PaddleOCR's label files, told
+apart by their shape: :mod:`ocr_targets.doctr_labels`, :mod:`ocr_targets.paddle_labels`),
+loading and per-image word polygons."""
 
 from __future__ import annotations
 
@@ -15,22 +16,20 @@ import numpy as np
 
 from .doctr_labels import SHAPE as DOCTR_SHAPE
 from .doctr_labels import DoctrLabel, doctr_labels, label_polygons
-from .errors import InputError
+from .errors import AnnotationError
 from .geometry import COORDINATE_LIMIT
 from .location import Location
-
-
-class AnnotationError(InputError):
-    """An annotation file, or one image's entry in it, that cannot be used."""
+from .paddle_labels import LabelLine, is_label_file, parse_line, read_label_lines
 
 
 @dataclass(frozen=True)
 class ImageAnnotation:
     """One image's words, as the baseline dataset loads them.
 
-    ``polygons`` are (N, 2) int32, rounded from a UFO file's points (float32 as a docTR label
-    file's are read: see :mod:`ocr_targets.doctr_labels`); ``ignore`` marks words flagged
-    illegible or transcribed ``###`` (docTR's labels have no such flag: none is ignored).
+    ``polygons`` are (N, 2) int32, rounded from a UFO file's points (float32 as a docTR or
+    PaddleOCR label file's are read: :mod:`ocr_targets.doctr_labels`,
+    :mod:`ocr_targets.paddle_labels`); ``ignore`` marks words flagged illegible or transcribed
+    ``###`` (``*`` or ``###`` in a PaddleOCR label file; docTR's labels have no such flag).
     """
 
     name: str
@@ -66,12 +65,15 @@ def read_annotations(path: str | Path | Location) -> list[ImageAnnotation]:
 
 
 def read_ufo_file(path: str | Path | Location) -> tuple[dict[str, dict], str]:
-    """The file's images (name -> raw entry: a UFO file's ``images`` mapping, or a docTR label
-    file's entries as :class:`DoctrLabel`), and the SHA-256 of its bytes (what the store records,
-    so that a check finds an unchanged file without parsing it)."""
+    """The file's images (name -> raw entry: a UFO file's ``images`` mapping, a docTR label file's
+    entries as :class:`DoctrLabel`, or a PaddleOCR label file's lines as :class:`LabelLine`), and
+    the SHA-256 of its bytes (what the store records, so that a check finds an unchanged file
+    without parsing it)."""
     path = Location.of(path)
     try:
         data = path.read_bytes()
+        if is_label_file(data):  # PaddleOCR's label file, one image a line
+            return read_label_lines(path, data.decode("utf-8")), hashlib.sha256(data).hexdigest()
         with _collector_paused():
             document = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
@@ -108,7 +110,9 @@ def _collector_paused() -> Iterator[None]:
 
 def parse_entry(name: str, entry: object) -> ImageAnnotation:
     """Validate one image's entry and round its points to int32 as the baseline dataset does (a
-    docTR label's points are kept as docTR reads them, float32)."""
+    docTR label's or a PaddleOCR label line's points are kept as those stacks read them, float32)."""
+    if isinstance(entry, LabelLine):
+        return ImageAnnotation(name, *parse_line(name, entry))
     if isinstance(entry, DoctrLabel):
         try:
             polygons = label_polygons(entry)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocr_targets import __version__
-from ocr_targets.choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES, thresh_tolerance
+from ocr_targets.choices import DEFAULT_BLOCK, DEFAULT_SIZE, NO_PAD, PAD_MODES, THRESH_DTYPES, thresh_tolerance
 from ocr_targets.config import TargetConfig
 from ocr_targets.stacks import BASELINE, STORED, stack
 
@@ -94,41 +94,46 @@ def build_parser() -> argparse.ArgumentParser:
     precompute.add_argument(
         "--stack",
         choices=STORED,
-        default=BASELINE,
         help=f"the training stack whose validation transform and targets the store holds (default: {BASELINE}, "
-        "the competition baseline's). Fixed when the store is made",
+        f"the competition baseline's; {PADDLE} with --paddle-config). Fixed when the store is made",
+    )
+    precompute.add_argument(
+        "--paddle-config",
+        metavar="CONFIG.yml[:SECTION]",
+        help=f"a PaddleOCR det config whose SECTION (default: Train) dataset.transforms the store is made after, "
+        f"for --stack {PADDLE}: DecodeImage, DetLabelEncode, Resize: {{size: [S, S]}} in place of the random ops, "
+        "MakeBorderMap, MakeShrinkMap; the size and DB parameters are its ops'. A random op (IaaAugment, "
+        "EastRandomCropData, ...) or one ocr-targets does not reproduce before the target ops is refused, "
+        f"nothing written. Without it, --stack {PADDLE} is PaddleOCR's defaults and Resize to --size",
     )
     precompute.add_argument(
         "--size",
         type=_at_least(32),
-        default=DEFAULT_SIZE,
         metavar="PX",
         help=f"side of the square targets, at least 32 (default: {DEFAULT_SIZE}, the baseline's); it must be the "
         "size the training dataset resizes to, which StoreCollate checks",
     )
     precompute.add_argument(
         "--pad",
-        choices=PAD_MODES,
-        default=PAD_MODES[0],
+        choices=(*PAD_MODES, NO_PAD),
         help="where the resized image sits in the square: center (the default, albumentations' PadIfNeeded "
-        "as the baseline's config uses it) or top-left (its later configuration)",
+        f"as the baseline's config uses it) or top-left (its later configuration); {NO_PAD} for --stack {PADDLE} "
+        "(its Resize stretches the image to the square), its default",
     )
     precompute.add_argument(
         "--shrink-ratio",
         type=_between(0, 1, open=True),
         metavar="X",
-        default=DEFAULTS.shrink_ratio,
         help=f"DB shrink ratio r, between 0 and 1 (default: {DEFAULTS.shrink_ratio})",
     )
     precompute.add_argument(
         "--thresh-min",
         type=_between(0, 1),
         metavar="X",
-        default=DEFAULTS.thresh_min,
         help=f"threshold map floor, 0 to 1 and below --thresh-max (default: {DEFAULTS.thresh_min})",
     )
     precompute.add_argument(
-        "--thresh-max", type=_between(0, 1), metavar="X", default=DEFAULTS.thresh_max,
+        "--thresh-max", type=_between(0, 1), metavar="X",
         help=f"threshold map ceiling, 0 to 1 (default: {DEFAULTS.thresh_max})",
     )  # fmt: skip
     precompute.add_argument("--thresh-dtype", choices=THRESH_DTYPES, default=THRESH_DTYPES[0], help=THRESH_HELP)
@@ -214,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEFAULTS = TargetConfig()  # the DB parameters' defaults, the baseline's
+DEFAULTS = TargetConfig()  # the DB parameters' defaults, the baseline's (and PaddleOCR's)
+PADDLE = "paddleocr"
 JOBS_HELP = (
     "worker processes: N >= 1, or -1 for one per core (the default); more than the cores only adds switching, "
     "so it is lowered to the core count. Not with --dask, whose workers are the cluster's"
@@ -349,6 +355,12 @@ def run_precompute(args: argparse.Namespace) -> int:
 
     from . import job, memory
 
+    size, config, stack_options = args.size, TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max), {}
+    if args.paddle_config:  # before anything is written: a config a store cannot follow stops here
+        from ocr_targets.stacks.paddle_config import read_paddle_config
+
+        paddle = read_paddle_config(args.paddle_config)
+        size, config, stack_options = paddle.size, paddle.targets, paddle.stack_options
     options = parse_storage_options(args.storage_option)
     images = Location.of(args.images, options)
     if not images.exists():
@@ -357,9 +369,10 @@ def run_precompute(args: argparse.Namespace) -> int:
         raise CommandError(f"{images}: --images is not a directory")
     settings = StoreSettings(
         stack=args.stack,
-        config=TargetConfig(args.shrink_ratio, args.thresh_min, args.thresh_max),
-        size=args.size,
+        config=config,
+        size=size,
         pad=args.pad,
+        stack_options=stack_options,
         thresh_dtype=args.thresh_dtype,
         with_images=args.with_images,
         block=args.block,
@@ -413,6 +426,8 @@ def run_precompute(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "precompute":
+        settle(args)
     if args.command == "precompute" and args.thresh_min >= args.thresh_max:
         args.usage.error(f"--thresh-min {args.thresh_min} must be below --thresh-max {args.thresh_max}")
     if args.command == "precompute" and args.pad not in stack(args.stack).pads:
@@ -434,14 +449,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def settle(args: argparse.Namespace) -> None:
+    """The stack's own defaults where not given; a PaddleOCR config's values are read when the command runs."""
+    if args.paddle_config:
+        if args.stack not in (None, PADDLE):
+            args.usage.error(f"--paddle-config makes a store for --stack {PADDLE}, not --stack {args.stack}")
+        given = [
+            flag for flag in ("size", "shrink_ratio", "thresh_min", "thresh_max") if getattr(args, flag) is not None
+        ]
+        if given:
+            flags = ", ".join("--" + flag.replace("_", "-") for flag in given)
+            args.usage.error(f"{flags}: the config's Resize and target ops say them; give them there")
+        args.stack = PADDLE
+    args.stack = args.stack or BASELINE
+    args.pad = args.pad or stack(args.stack).pads[0]
+    args.size = args.size or DEFAULT_SIZE
+    for name, value in DEFAULTS.to_dict().items():
+        setattr(args, name, value if getattr(args, name) is None else getattr(args, name))
+
+
 def _failed(args: argparse.Namespace, error: Exception) -> int:
     """Exit status 2 and the error in one line, for a known error; any other is raised."""
-    from ocr_targets.images import ImageError
+    from ocr_targets.errors import InputError
     from ocr_targets.location import STORAGE_ERRORS, Location, parse_storage_options, storage_problem
     from ocr_targets.store import StoreError
-    from ocr_targets.ufo import AnnotationError
 
-    if isinstance(error, (AnnotationError, ImageError, StoreError, CommandError)):
+    if isinstance(error, (InputError, StoreError, CommandError)):
         say(f"ocr-targets {args.command}: error: {error}", file=sys.stderr)
         return 2
     if isinstance(error, STORAGE_ERRORS):  # a path no check caught, or the S3 client's own: no traceback

@@ -10,7 +10,6 @@ import numpy as np
 from ocr_targets.arrays import MAPS, MapSpec
 from ocr_targets.location import Location
 from ocr_targets.sources import Sources
-from ocr_targets.stacks import pipeline
 from ocr_targets.store import Entry, TargetStore, open_store
 from ocr_targets.ufo import parse_entry, read_ufo
 
@@ -41,7 +40,7 @@ def show(path: Location, image: str, out: Path, images: Location | None = None) 
     store = open_store(path)
     entry = store[_index(store, image)]
     picture = _image(store, entry, images)
-    pixels = store.size if pipeline(store.settings.stack).relative_words else 1
+    pixels = store.size if store.settings.pipeline().relative_words else 1
     panels = [("image: words (green), ignored (orange), shrunk (red)", _outlined(picture, entry, pixels))]
     scale = f" {store.config.thresh_min} to {store.config.thresh_max}"  # a float map's colours
     panels += [(spec.panel + ("" if spec.binary else scale), _panel(store, entry, spec)) for spec in MAPS if spec.panel]
@@ -72,7 +71,7 @@ def _image(store: TargetStore, entry: Entry, images: Location | None) -> np.ndar
         return entry.image
     sources = Sources.recorded(store, images)
     annotation = parse_entry(entry.filename, read_ufo(sources.annotations)[entry.filename])
-    sample = pipeline(store.settings.stack).sample(sources.images, annotation, store.size, store.pad)
+    sample = store.settings.pipeline().sample(sources.images, annotation, store.size, store.pad)
     return sample.letterbox.image(sample.image)
 
 

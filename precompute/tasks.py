@@ -16,7 +16,6 @@ from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
-from ocr_targets.stacks import pipeline
 from ocr_targets.store import StoreError, StoreSettings
 from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
@@ -167,7 +166,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     run is stored with the hash of what was computed.
     """
     settings = task.settings
-    stack = pipeline(settings.stack)
+    stack = settings.pipeline()
     try:
         sample = stack.sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:

@@ -15,7 +15,6 @@ from ocr_targets.hashing import content_hash, image_digest, settings_digest
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
 from ocr_targets.sources import Sources
-from ocr_targets.stacks import pipeline
 from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
 from ocr_targets.ufo import AnnotationError, parse_entry, read_ufo
 
@@ -152,7 +151,7 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
 
 def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: object) -> None:
     index, name = check.index, check.image
-    stack = pipeline(store.settings.stack)
+    stack = store.settings.pipeline()
     store.require_done([index])
     missing = store.missing_objects(index)
     if missing:

@@ -133,9 +133,10 @@ def test_verify_into_a_pipe_reports_progress_in_plain_lines(made_store):
 
 def test_the_command_lines_defaults_are_the_store_settings_own(capsys):
     from ocr_targets.store import StoreSettings
-    from precompute.cli import build_parser
+    from precompute.cli import build_parser, settle
 
     args = build_parser().parse_args(["precompute", "--images", "i", "--annotations", "a.json", "--out", "o.zarr"])
+    settle(args)  # the stack's own defaults: the baseline's
     default = StoreSettings()
     assert (args.size, args.pad, args.thresh_dtype, args.block) == (
         default.size, default.pad, default.thresh_dtype, default.block,

@@ -17,8 +17,8 @@ OTHER = {"config": TargetConfig(shrink_ratio=0.5), "size": 512, "pad": "top-left
 def test_every_setting_is_either_shaping_or_storage_and_only_shaping_ones_change_the_digest():
     default = StoreSettings()
     shaping = set(default.shaping())
-    assert shaping == {"config", "size", "pad"}  # and the stack, where it is not the baseline (below)
-    assert set(OTHER) | {"stack"} == {item.name for item in dataclasses.fields(StoreSettings)}
+    assert shaping == {"config", "size", "pad"}  # and the stack and its options, where not the baseline's (below)
+    assert set(OTHER) | {"stack", "stack_options"} == {item.name for item in dataclasses.fields(StoreSettings)}
     for name, value in OTHER.items():
         changed = settings_digest(dataclasses.replace(default, **{name: value})) != settings_digest(default)
         assert changed == (name in shaping), name
@@ -40,9 +40,21 @@ def test_the_stack_setting_leaves_every_existing_store_as_it_was_and_refuses_a_s
     assert settings_digest(StoreSettings()) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     recorded = {key: value for key, value in StoreSettings().to_dict().items() if key != "stack"}
     assert StoreSettings.from_dict(recorded).stack == "baseline"
-    with pytest.raises(
-        ValueError, match="no store can be made for the paddleocr stack: it makes its targets in two ops"
-    ):
+    with pytest.raises(ValueError, match="the paddleocr stack pads none, not 'center'"):
         StoreSettings(stack="paddleocr")
     with pytest.raises(ValueError, match="unknown training stack 'mmocr': one of baseline, paddleocr, doctr"):
         StoreSettings(stack="mmocr")
+
+
+def test_a_stacks_options_enter_the_digest_only_where_given():
+    """A store's stack options are the ones that differ from its Pipeline's defaults: none for the
+    baseline, so the baseline's digest is as it was; each option given changes it."""
+    paddle = StoreSettings(stack="paddleocr", pad="none")
+    assert "stack_options" not in paddle.shaping() and "stack_options" not in StoreSettings().shaping()
+    digests = {
+        settings_digest(dataclasses.replace(paddle, stack_options=options))
+        for options in ({}, {"min_text_size": 4}, {"ignore_orientation": True})
+    }
+    assert len(digests) == 3
+    recorded = dataclasses.replace(paddle, stack_options={"min_text_size": 4}).to_dict()
+    assert StoreSettings.from_dict(recorded).stack_options == {"min_text_size": 4}

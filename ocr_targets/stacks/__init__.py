@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ..choices import PAD_MODES
+from ..choices import NO_PAD, PAD_MODES
 
 if TYPE_CHECKING:
     from ..config import TargetConfig
@@ -62,11 +62,11 @@ class Stack:
         """The target makers, imported."""
         return tuple(_attribute(path) for path in self.targets)
 
-    def load_pipeline(self) -> Pipeline:
-        """The stack's Pipeline: what a store made for it is computed with."""
+    def load_pipeline(self, **options: object) -> Pipeline:
+        """The stack's Pipeline, made with a store's ``stack_options``: what a store made for it is computed with."""
         if self.pipeline is None:
             raise ValueError(f"the {self.name} stack has no store: it makes its targets {self.where}")
-        return _attribute(self.pipeline)()
+        return _attribute(self.pipeline)(**options)
 
 
 STACKS = {
@@ -84,8 +84,8 @@ STACKS = {
             "paddleocr",
             "paddleocr==2.10.0: ppocr/data/imaug/make_border_map.py, make_shrink_map.py",
             ("ocr_targets.stacks.paddle:MakeBorderMap", "ocr_targets.stacks.paddle:MakeShrinkMap"),
-            None,
-            (),
+            "ocr_targets.stacks.paddle_pipeline:PaddlePipeline",  # its configs with Resize for the random ops
+            (NO_PAD,),
             "in two ops of the training transform list, after its random augmentation and crop; "
             "evaluation builds no targets",
         ),
@@ -104,9 +104,9 @@ STACKS = {
 STORED = tuple(name for name, row in STACKS.items() if row.pipeline)  # the stacks a store can be made for
 
 
-def pipeline(name: str) -> Pipeline:
-    """The Pipeline of the stack called ``name``."""
-    return stack(name).load_pipeline()
+def pipeline(name: str, **options: object) -> Pipeline:
+    """The Pipeline of the stack called ``name``, made with ``options`` (a store's ``stack_options``)."""
+    return stack(name).load_pipeline(**options)
 
 
 def stack(name: str) -> Stack:

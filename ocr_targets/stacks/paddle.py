@@ -176,7 +176,7 @@ def _validate_in_place(polys, ignore_tags, height: int, width: int, stacked: boo
 
 def _smallest_sides(polys, stacked: bool) -> Sequence[float]:
     """Each word's ``min(height, width)`` as PaddleOCR takes it, the extents in the points' dtype."""
-    if stacked:
+    if stacked and len(polys):
         return (polys.max(axis=1) - polys.min(axis=1)).min(axis=1).tolist()
     return [np.min(polygon.max(axis=0) - polygon.min(axis=0)) for polygon in polys]
 

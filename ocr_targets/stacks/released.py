@@ -16,6 +16,7 @@ import types
 import warnings
 from functools import cache
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 
@@ -34,6 +35,24 @@ def paddle_ops() -> tuple[type, type]:
         border = _load_file("paddle_make_border_map", folder / "make_border_map.py")
         shrink = _load_file("paddle_make_shrink_map", folder / "make_shrink_map.py")
     return border.MakeBorderMap, shrink.MakeShrinkMap
+
+
+@cache
+def paddle_label_ops() -> tuple[type, type, type]:
+    """PaddleOCR 2.10's ``DecodeImage``, ``DetLabelEncode`` and ``Resize``: what its det configs run
+    before the target ops, once the random ones are taken out. ``operators.py`` imports only
+    OpenCV, numpy and PIL; ``label_ops.py`` also imports a logger (from paddlepaddle) and a VQA
+    helper that ``DetLabelEncode`` never calls, which stand-ins replace while it loads."""
+    _check_version("paddleocr", PADDLEOCR)
+    folder = _package_folder("paddleocr") / "ppocr" / "data" / "imaug"
+    operators = _load_file("paddle_operators", folder / "operators.py")
+    stand_ins = {
+        "ppocr.utils.logging": _stand_in("ppocr.utils.logging", "get_logger"),
+        "ppocr.data.imaug.vqa.augment": _stand_in("ppocr.data.imaug.vqa.augment", "order_by_tbyx"),
+    }
+    with patch.dict(sys.modules, stand_ins):
+        labels = _load_file("paddle_label_ops", folder / "label_ops.py")
+    return operators.DecodeImage, labels.DetLabelEncode, operators.Resize
 
 
 @cache
@@ -66,6 +85,18 @@ def _package_folder(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(f"{name} is not installed: run `make install`")
     return Path(spec.submodule_search_locations[0])
+
+
+def _stand_in(module: str, *names: str) -> types.ModuleType:
+    """A module whose ``names`` raise if called: for imports the code loaded never uses."""
+    stand_in = types.ModuleType(module)
+
+    def unused(*args, **kwargs):
+        raise RuntimeError(f"{module} is a stand-in: paddlepaddle is not installed")
+
+    for name in names:
+        setattr(stand_in, name, unused)
+    return stand_in
 
 
 def _load_file(name: str, path: Path) -> types.ModuleType:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..choices import DEFAULT_BLOCK, DEFAULT_SIZE, PAD_MODES, THRESH_DTYPES
 from ..config import ALGORITHM_VERSION, TargetConfig
-from ..stacks import BASELINE, stack
+from ..stacks import BASELINE, Pipeline, pipeline, stack
 from ._errors import StoreError
 from ._layout import ArraySpec, layout
 
@@ -35,7 +35,8 @@ class StoreSettings:
     stack: str = _shapes(BASELINE, implied=BASELINE)  # whose transform and targets: a name of ocr_targets.stacks
     config: TargetConfig = _shapes(factory=TargetConfig)
     size: int = _shapes(DEFAULT_SIZE)  # the side of the square targets
-    pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (choices.PAD_MODES)
+    pad: str = _shapes(PAD_MODES[0])  # where the resized image sits in the square (the stack's pads)
+    stack_options: dict[str, Any] = _shapes(factory=dict, implied={})  # the stack's Pipeline's own settings
     thresh_dtype: str = THRESH_DTYPES[0]  # how the threshold map is stored (choices.THRESH_DTYPES)
     with_images: bool = False  # whether the store holds the transformed images too
     block: int = DEFAULT_BLOCK  # images per shard, and per task of the job
@@ -79,6 +80,10 @@ class StoreSettings:
         if "config" in found:
             found["config"] = TargetConfig(**found["config"])
         return cls(**found)
+
+    def pipeline(self) -> Pipeline:
+        """The stack's Pipeline, made with this store's ``stack_options``: what its entries are computed with."""
+        return pipeline(self.stack, **self.stack_options)
 
     @property
     def layout(self) -> dict[str, ArraySpec]:

@@ -30,7 +30,6 @@ from zarr.api.asynchronous import create_array
 from ..arrays import BINARY_MAPS
 from ..choices import thresh_tolerance
 from ..location import STORAGE_ERRORS, Location, storage_problem
-from ..stacks import pipeline
 from ._blocks import missing_objects, refusal, unreadable_objects
 from ._errors import StoreError, Unowned, Unreadable
 from ._files import FILENAMES, GENERATION, STAGING, Foreign, read_attributes, renew_generation
@@ -119,7 +118,7 @@ class StoreWriter:
                 "schema_version": SCHEMA_VERSION,
                 "library_version": version,
                 "settings": settings.to_dict(),
-                "geometry": {"size": settings.size, **pipeline(settings.stack).geometry(settings.pad)},
+                "geometry": {"size": settings.size, **settings.pipeline().geometry(settings.pad)},
                 "binary_maps": list(BINARY_MAPS),
                 "thresh_tolerance": thresh_tolerance(settings.thresh_dtype, settings.config),
                 "sources": sources,
