@@ -45,8 +45,9 @@ TRANSFORMS = [
 ]  # fmt: skip
 
 
-def pipeline(tree: Path):
-    """PaddleOCR's ``create_operators`` and ``transform``, imported from ``tree``."""
+def pipeline(tree: Path, transforms: list = TRANSFORMS, shared: dict | None = None):
+    """PaddleOCR's ``create_operators`` (of ``transforms``, ``shared`` passed to every op as its
+    ``SimpleDataSet`` passes a config's ``Global``) and ``transform``, imported from ``tree``."""
     for name in [name for name in sys.modules if name == "ppocr" or name.startswith("ppocr.")]:
         del sys.modules[name]
     sys.path.insert(0, str(tree))
@@ -54,20 +55,32 @@ def pipeline(tree: Path):
         imaug = importlib.import_module("ppocr.data.imaug")
     finally:
         sys.path.remove(str(tree))
-    return imaug.create_operators(json.loads(json.dumps(TRANSFORMS))), imaug.transform
+    return imaug.create_operators(json.loads(json.dumps(transforms)), shared), imaug.transform
 
 
-def samples(count: int) -> list[dict]:
-    """PaddleOCR's label format for photographed receipts (benchmarks/synthetic.py)."""
+def receipts(folder: Path, count: int) -> tuple[Path, Path]:
+    """Photographed receipts (benchmarks/synthetic.py) in ``folder/images`` and their PaddleOCR
+    label file ``folder/labels.txt`` (``name<TAB>[{"transcription", "points"}]``, the images'
+    names relative to their folder): (images folder, label file)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from benchmarks.synthetic import write_photos
 
-    folder, annotations = write_photos(Path(tempfile.mkdtemp()), count, seed=5, shape=(1280, 960))
-    out = []
+    images, annotations = write_photos(folder, count, seed=5, shape=(1280, 960))
+    lines = []
     for name, entry in json.loads(annotations.read_text())["images"].items():
         label = [{"transcription": "w", "points": word["points"]} for word in entry["words"].values()]
-        out.append({"img_path": str(folder / name), "label": json.dumps(label)})
-    return out
+        lines.append(f"{name}\t{json.dumps(label)}\n")
+    annotations.unlink()
+    labels = folder / "labels.txt"
+    labels.write_text("".join(lines))
+    return images, labels
+
+
+def samples(count: int, folder: Path | None = None) -> list[dict]:
+    """:func:`receipts` as PaddleOCR's ``SimpleDataSet`` reads them: each line's image path and label."""
+    images, labels = receipts(folder or Path(tempfile.mkdtemp()), count)
+    lines = [line.split("\t", 1) for line in labels.read_text().splitlines()]
+    return [{"img_path": str(images / name), "label": label} for name, label in lines]
 
 
 def compare(theirs: list, ours: list, transform, items: list[dict]) -> tuple[bool, int, float, float]:
