@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ocr_targets import __version__
@@ -95,7 +95,7 @@ def _some(names: list[str], count: int, shown: int = 5) -> str:
 def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
     grouped: dict[str, list[Failure]] = {}
     for failure in failures:
-        grouped.setdefault(failure.cause, []).append(failure)
+        grouped.setdefault(failure.problem, []).append(failure)
     return grouped
 
 
@@ -227,7 +227,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
             job.dask,
             run_task,
             tasks,
-            lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
+            lambda task, error: task.failed("its block's task failed on the cluster", repr(error)),
         )
         return
     count = max(1, min(processes(job.jobs, pending), len(tasks)))  # a task is a block: a process each at most
@@ -241,7 +241,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
         tasks,
         count,
         workers.context(),
-        lambda task, error: task.failed(f"its worker process died ({error})"),
+        lambda task, error: task.failed("its worker process died", str(error)),
     )
 
 
@@ -314,10 +314,10 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
             data = read_image_bytes(image_location(job.images, name))
             digest = content_hash(image_digest(data), annotation, settings)
         except AnnotationError as error:
-            summary.failures.append(Failure.of(index, name, "annotation", error, within=job.annotations))
+            summary.failures.append(Failure.of_entry(index, name, job.annotations, error))
             continue
         except ImageError as error:
-            summary.failures.append(Failure.of(index, name, "image", error))
+            summary.failures.append(Failure.of_image(index, name, error))
             continue
         source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):
@@ -384,7 +384,7 @@ def _write_report(job: Job, summary: Summary) -> None:
     report = {
         "store": str(job.out),
         "images": summary.images,
-        "failed": [asdict(failure) for failure in summary.failures],
+        "failed": [failure.report() for failure in summary.failures],
     }
     try:
         if summary.failures:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 from ocr_targets.allocator import keep_freed_memory
-from ocr_targets.errors import InputError
+from ocr_targets.errors import AnnotationError
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
@@ -21,30 +22,56 @@ from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
 
 
+class Stage(StrEnum):
+    """Where an image failed: its entry in the annotation file, its image file, or the computing
+    of its targets (a bug, or an image beyond the store's capacity)."""
+
+    ANNOTATION = "annotation"
+    IMAGE = "image"
+    TARGETS = "targets"
+
+
 @dataclass(frozen=True)
 class Failure:
-    """One image that could not be stored, and why: ``where`` (the image's file, or the
-    annotation file and the image's entry), ``cause`` (what went wrong, without this file's
-    details: failures are grouped by it) and the whole ``message``."""
+    """One image that could not be stored, and why, as fields: the summary groups failures by
+    ``problem`` and names each image with its ``detail``; ``message`` is made from them."""
 
     index: int
-    image: str
-    stage: str  # "annotation", "image" or "targets"
-    where: str
-    cause: str
-    message: str
+    image: str  # the image's name, as the annotation file gives it
+    stage: Stage
+    file: str  # the file at fault: the annotation file (Stage.ANNOTATION), else the image's file
+    entry: str | None  # Stage.ANNOTATION: the image's entry in that file (its name, or its line)
+    problem: str  # what went wrong, without this file's particulars: failures are grouped by it
+    detail: str = ""  # this image's particulars
 
     @classmethod
-    def of(cls, index: int, image: str, stage: str, error: InputError, within: object = None) -> Failure:
-        """The failure an input error makes (``within``: the file whose entry ``error.where`` is)."""
-        where = error.where if within is None else f"{within}: {error.where}"
-        message = str(error) if within is None else f"{within}: {error}"
-        return cls(index, image, stage, where, error.problem, message)
+    def of_entry(cls, index: int, image: str, annotations: object, error: AnnotationError) -> Failure:
+        """The failure of an image whose entry ``error.where`` of the file ``annotations`` cannot be used."""
+        return cls(index, image, Stage.ANNOTATION, str(annotations), error.where, error.problem, error.detail)
 
     @classmethod
-    def at(cls, index: int, image: str, stage: str, where: object, cause: str) -> Failure:
-        """A failure of ``where`` for ``cause``, said whole."""
-        return cls(index, image, stage, str(where), cause, f"{where}: {cause}")
+    def of_image(cls, index: int, image: str, error: ImageError) -> Failure:
+        """The failure of an image whose file ``error.where`` cannot be used."""
+        return cls(index, image, Stage.IMAGE, error.where, None, error.problem, error.detail)
+
+    @classmethod
+    def of_targets(cls, index: int, image: str, file: object, problem: str, detail: str = "") -> Failure:
+        """The failure of an image read from ``file`` whose targets were not made."""
+        return cls(index, image, Stage.TARGETS, str(file), None, problem, detail)
+
+    @property
+    def where(self) -> str:
+        """The file, and the image's entry in it for an annotation failure."""
+        return self.file if self.entry is None else f"{self.file}: {self.entry}"
+
+    @property
+    def message(self) -> str:
+        """The whole failure in one line, as an InputError says it."""
+        return f"{self.where}: {self.problem}" + (f" ({self.detail})" if self.detail else "")
+
+    def report(self) -> dict[str, object]:
+        """The failure as the failure report holds it: its fields, and the message they make."""
+        return {**asdict(self), "stage": self.stage.value, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -72,10 +99,10 @@ class Task:
     entries: tuple[TaskImage, ...]  # the block's images that are to be stored (failed ones are not)
     threads: int = 1  # zarrs' threads for compressing the block: the cores no other worker uses
 
-    def failed(self, message: str) -> BlockResult:
-        """The result of a task that never ran to its end: each of its images fails with ``message``."""
+    def failed(self, problem: str, detail: str) -> BlockResult:
+        """The result of a task that never ran to its end: each of its images fails with ``problem``."""
         outcomes = {
-            e.index: Failure.at(e.index, e.name, "targets", self.images / e.name, message) for e in self.entries
+            e.index: Failure.of_targets(e.index, e.name, self.images / e.name, problem, detail) for e in self.entries
         }
         return BlockResult(self.start, self.length, outcomes)
 
@@ -170,7 +197,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     try:
         sample = stack.sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:
-        return Failure.of(entry.index, entry.name, "image", error)
+        return Failure.of_image(entry.index, entry.name, error)
     try:
         digest = image_digest(sample.data)
         record = Record(
@@ -187,6 +214,10 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
         )
         return record.row(settings)
     except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
-        return Failure.at(
-            entry.index, entry.name, "targets", task.images / entry.name, f"{type(error).__name__}: {error}"
+        return Failure.of_targets(
+            entry.index,
+            entry.name,
+            task.images / entry.name,
+            "cannot compute its targets",
+            f"{type(error).__name__}: {error}",
         )

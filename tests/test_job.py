@@ -223,6 +223,13 @@ def test_bad_inputs_are_reported_and_the_rest_stored(dataset, tmp_path):
     assert "cannot decode image" in failed["icdar2015_img_2.jpg"]["message"]
     assert "non-finite coordinates" in failed["icdar2015_img_3.jpg"]["message"]
     assert str(annotations) in failed["icdar2015_img_3.jpg"]["message"]
+    # the report's fields say the same as each message, unparsed
+    assert {key: failed["icdar2015_img_3.jpg"][key] for key in ("stage", "file", "entry")} == {
+        "stage": "annotation", "file": str(annotations), "entry": "icdar2015_img_3.jpg",
+    }  # fmt: skip
+    assert failed["icdar2015_img_1.jpg"]["stage"] == "image" and failed["icdar2015_img_1.jpg"]["entry"] is None
+    assert failed["icdar2015_img_1.jpg"]["file"] == str(images / "icdar2015_img_1.jpg")
+    assert failed["icdar2015_img_1.jpg"]["problem"] == "image file not found"
     store = open_store(out)
     with pytest.raises(StoreError, match=r"icdar2015_img_2.jpg\) was never completed"):
         store[store.index_of("icdar2015_img_2.jpg")]
