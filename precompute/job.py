@@ -28,7 +28,7 @@ from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_e
 from . import cluster, workers
 from .errors import CommandError, Terminated
 from .progress import progress
-from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
+from .tasks import BlockResult, Failure, Outcome, Task, TaskImage, run_task, stop_reason
 
 
 @dataclass
@@ -46,6 +46,19 @@ class Summary:
     missing: list[str] = field(default_factory=list)  # objects of kept entries that are not there
     refused: list[str] = field(default_factory=list)  # ... that the storage will not give, and why
     report_error: str | None = None
+
+    def count(self, name: str, outcome: Outcome | Failure) -> None:
+        """One image's outcome, counted (the first few computed are named, for an update's summary)."""
+        if isinstance(outcome, Failure):
+            self.failures.append(outcome)
+        elif outcome is Outcome.COMPUTED:
+            self.computed += 1
+            if len(self.computed_names) < 5:
+                self.computed_names.append(name)
+        elif outcome is Outcome.REUSED:
+            self.reused += 1
+        else:  # Outcome.MOVED
+            self.moved += 1
 
     def lines(self) -> list[str]:
         copied = f" ({self.moved} copied from another entry of the same content)" if self.moved else ""
@@ -178,7 +191,7 @@ def run(job: Job) -> Summary:
         bar = progress(pending, "computing", job.progress)
         try:
             for result in results:
-                bar.update(sum(outcome not in ("reused", "moved") for outcome in result.outcomes.values()))
+                bar.update(result.attempted)
                 if result.stopped:
                     raise _StorageFailed(result.stopped)
                 with _signals_held():  # done flags written are done flags counted
@@ -186,12 +199,7 @@ def run(job: Job) -> Summary:
                     summary.shifted += result.shifted
                     summary.unreadable.extend(result.unreadable)
                     for index, outcome in result.outcomes.items():
-                        if isinstance(outcome, Failure):
-                            summary.failures.append(outcome)
-                            continue
-                        setattr(summary, outcome, getattr(summary, outcome) + 1)
-                        if outcome == "computed" and len(summary.computed_names) < 5:
-                            summary.computed_names.append(names[index])
+                        summary.count(names[index], outcome)
         finally:
             bar.close()
             results.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import asdict, dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.errors import AnnotationError
@@ -74,6 +74,14 @@ class Failure:
         return {**asdict(self), "stage": self.stage.value, "message": self.message}
 
 
+class Outcome(Enum):
+    """What a task did with an entry it stored (one it could not is a :class:`Failure`)."""
+
+    COMPUTED = "computed"
+    REUSED = "reused"  # carried over in place
+    MOVED = "moved"  # carried over from another index: the images were reordered or renamed
+
+
 @dataclass(frozen=True)
 class TaskImage:
     """One image of a block's task."""
@@ -110,13 +118,12 @@ class Task:
 @dataclass(frozen=True)
 class BlockResult:
     """What a task did with its block of ``length`` entries from ``start``: per entry it was
-    given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
-    or a Failure; ``stopped`` says why if the block could not be written (the store's storage
-    failed, which every later block would meet too)."""
+    given, its Outcome or its Failure; ``stopped`` says why if the block could not be written
+    (the store's storage failed, which every later block would meet too)."""
 
     start: int
     length: int
-    outcomes: dict[int, str | Failure]
+    outcomes: dict[int, Outcome | Failure]
     stopped: str | None = None
     unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
     shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
@@ -126,6 +133,12 @@ class BlockResult:
         """The block's done flags: entries it was not given (failed before) stay not done."""
         outcomes = [self.outcomes.get(index) for index in range(self.start, self.start + self.length)]
         return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
+
+    @property
+    def attempted(self) -> int:
+        """The entries the task computed or failed to: what the progress bar counts (the ones it
+        carried over were never to compute)."""
+        return sum(outcome not in (Outcome.REUSED, Outcome.MOVED) for outcome in self.outcomes.values())
 
 
 def stop_reason(error: BaseException, store: Location) -> str:
@@ -154,7 +167,7 @@ def run_task(task: Task) -> BlockResult:
     keep_freed_memory(task.settings.block_bytes)
     blocks = _blocks(task)
     rows: list[dict | None] = [None] * task.length
-    outcomes: dict[int, str | Failure] = {}
+    outcomes: dict[int, Outcome | Failure] = {}
     unreadable: list[tuple[int, str]] = []
     carried = [entry for entry in task.entries if entry.source is not None]
     try:
@@ -167,21 +180,21 @@ def run_task(task: Task) -> BlockResult:
         position = entry.index - task.start
         if entry.index in kept:
             rows[position] = kept[entry.index]
-            outcomes[entry.index] = "reused" if entry.source == entry.index else "moved"
+            outcomes[entry.index] = Outcome.REUSED if entry.source == entry.index else Outcome.MOVED
             continue
         outcome = _compute(task, entry)
         if isinstance(outcome, Failure):
             outcomes[entry.index] = outcome
         else:
             rows[position] = outcome
-            outcomes[entry.index] = "computed"
+            outcomes[entry.index] = Outcome.COMPUTED
     try:
         blocks.write(task.block, task.start, rows)
     except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
         reason = stop_reason(error, task.store)
         stopped = reason if reason == "disk full" else f"{task.store}: {reason}"
         return BlockResult(task.start, task.length, outcomes, stopped)
-    computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome == "computed"]
+    computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome is Outcome.COMPUTED]
     shifted = sum(int(row["image_info"][5] > 0) for row in computed)
     return BlockResult(task.start, task.length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
 
