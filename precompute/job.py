@@ -26,9 +26,9 @@ from ocr_targets.store.writing import StoreWriter, over_capacity
 from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_entry, read_ufo_file
 
 from . import cluster, workers
-from .errors import CommandError, Terminated
+from .errors import CommandError, Stop, StopCause
 from .progress import progress
-from .tasks import BlockResult, Failure, Outcome, Task, TaskImage, run_task, stop_reason
+from .tasks import BlockResult, Failure, Outcome, Task, TaskImage, run_task, storage_stop
 
 
 @dataclass
@@ -115,14 +115,18 @@ def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
 class _StorageFailed(Exception):
     """A task could not write its block: the run stops, as for any failure of the store's storage."""
 
+    def __init__(self, stop: Stop) -> None:
+        super().__init__(stop.detail or stop.cause.value)
+        self.stop = stop
+
 
 class Stopped(Exception):
-    """The run stopped before its end (``reason``: interrupted, disk full); every entry it
-    finished is marked done, nothing half-written is, and a rerun completes the store."""
+    """The run stopped before its end (``stop``: why); every entry it finished is marked done,
+    nothing half-written is, and a rerun completes the store."""
 
-    def __init__(self, reason: str, summary: Summary, held: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, stop: Stop, summary: Summary, held: int | None = None) -> None:
+        super().__init__(stop.detail or stop.cause.value)
+        self.stop = stop
         self.summary = summary
         self.held = held  # the entries the store holds done, as `info` counts them (None: unknown)
 
@@ -204,11 +208,12 @@ def run(job: Job) -> Summary:
             bar.close()
             results.close()
     except KeyboardInterrupt as interrupt:
-        reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
+        raise Stopped(
+            Stop(StopCause.of(interrupt)), _finish(job, summary, start, report=False), writer.held()
+        ) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error, job.out)
-        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
+        stop = error.stop if isinstance(error, _StorageFailed) else storage_stop(error, job.out)
+        raise Stopped(stop, _finish(job, summary, start, report=False), writer.held()) from None
     finally:
         writer.close()
     return _finish(job, summary, start)

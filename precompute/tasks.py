@@ -7,7 +7,6 @@ alone decides what is done.
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import asdict, dataclass
 from enum import Enum, StrEnum
@@ -16,10 +15,12 @@ from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.errors import AnnotationError
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError
-from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.location import STORAGE_ERRORS, Location, disk_full, storage_problem
 from ocr_targets.store import StoreError, StoreSettings
 from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
+
+from .errors import Stop, StopCause
 
 
 class Stage(StrEnum):
@@ -124,7 +125,7 @@ class BlockResult:
     start: int
     length: int
     outcomes: dict[int, Outcome | Failure]
-    stopped: str | None = None
+    stopped: Stop | None = None
     unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
     shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
 
@@ -141,12 +142,12 @@ class BlockResult:
         return sum(outcome not in (Outcome.REUSED, Outcome.MOVED) for outcome in self.outcomes.values())
 
 
-def stop_reason(error: BaseException, store: Location) -> str:
-    """Why a storage error of ``store`` stops the run: "disk full" (which the command line names as
-    such), or the error."""
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
-        return "disk full"
-    return storage_problem(error, store)
+def storage_stop(error: BaseException, store: Location) -> Stop:
+    """Why a storage error of ``store`` stops the run: its disk is full (which the command line
+    names as such), or the storage's problem."""
+    if disk_full(error):
+        return Stop(StopCause.DISK_FULL)
+    return Stop(StopCause.STORAGE, storage_problem(error, store))
 
 
 _OPENED: dict[tuple, Blocks] = {}  # this worker's store: (pid, store, run) -> its Blocks
@@ -191,9 +192,10 @@ def run_task(task: Task) -> BlockResult:
     try:
         blocks.write(task.block, task.start, rows)
     except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
-        reason = stop_reason(error, task.store)
-        stopped = reason if reason == "disk full" else f"{task.store}: {reason}"
-        return BlockResult(task.start, task.length, outcomes, stopped)
+        stop = storage_stop(error, task.store)
+        if stop.cause is StopCause.STORAGE:  # said from a worker: which store it wrote
+            stop = Stop(StopCause.STORAGE, f"{task.store}: {stop.detail}")
+        return BlockResult(task.start, task.length, outcomes, stop)
     computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome is Outcome.COMPUTED]
     shifted = sum(int(row["image_info"][5] > 0) for row in computed)
     return BlockResult(task.start, task.length, outcomes, shifted=shifted, unreadable=tuple(unreadable))

@@ -3,6 +3,7 @@ and the next step, never a traceback."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -15,9 +16,12 @@ from ocr_targets import open_store
 from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import UFODataset
 from ocr_targets.images import ImageError, decode_image
+from ocr_targets.location import Location
 from ocr_targets.store import StoreError
 from ocr_targets.ufo import AnnotationError, parse_entry
 from precompute.cli import main
+from precompute.errors import Stop, StopCause
+from precompute.tasks import storage_stop
 from tests.helpers import run_job
 
 
@@ -168,3 +172,40 @@ def test_an_annotation_file_of_another_format_stops_before_anything_is_written(d
     said = capsys.readouterr().err
     assert f"{annotations}: none of its 12 images' entries can be read, so nothing was written (the first: " in said
     assert 'expected {"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}' in said
+
+
+@pytest.mark.parametrize(
+    ("stop", "status", "said"),
+    [
+        (Stop(StopCause.INTERRUPTED), 130, "ocr-targets precompute: interrupted: 5 of 12 images are done; rerun"),
+        (Stop(StopCause.TERMINATED), 143, "ocr-targets precompute: terminated: 5 of 12 images are done; rerun"),
+        (Stop(StopCause.DISK_FULL), 2, "is full: 5 of 12 images are done; free some space and rerun"),
+        (
+            Stop(StopCause.STORAGE, "s3://bucket/t.zarr: connection lost"),
+            2,
+            "ocr-targets precompute: error: s3://bucket/t.zarr: connection lost: 5 of 12 images are done; rerun the "
+            "same command to finish the job once the storage answers again",
+        ),
+    ],
+)
+def test_a_run_stopped_early_exits_and_advises_by_its_cause(dataset, tmp_path, monkeypatch, capsys, stop, status, said):
+    from precompute import job
+
+    def stopped(work):
+        raise job.Stopped(stop, job.Summary(images=12), held=5)
+
+    monkeypatch.setattr(job, "run", stopped)
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out)]) == status
+    assert said in capsys.readouterr().err
+
+
+def test_a_full_disk_is_told_by_its_number_or_by_its_text_alone(tmp_path):
+    store = Location.of(tmp_path / "t.zarr")
+    assert storage_stop(OSError(errno.ENOSPC, "No space left on device"), store) == Stop(StopCause.DISK_FULL)
+    assert storage_stop(RuntimeError("zarrs: No space left on device"), store) == Stop(StopCause.DISK_FULL)
+    refused = PermissionError(errno.EACCES, "Permission denied", "t.zarr/c/0")
+    assert storage_stop(refused, store) == Stop(
+        StopCause.STORAGE, "t.zarr/c/0: Permission denied: check the permissions of the files and folders there"
+    )
