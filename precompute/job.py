@@ -28,12 +28,13 @@ from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_e
 from . import cluster, workers
 from .errors import CommandError, Stop, StopCause
 from .progress import progress
-from .tasks import BlockResult, Failure, Outcome, Task, TaskImage, run_task, storage_stop
+from .tasks import BlockResult, Failure, Outcome, Stage, Task, TaskImage, run_task, storage_stop
 
 
 @dataclass
 class Summary:
     images: int
+    folder: str = ""  # the images folder: where the files of the images that failed are
     computed: int = 0
     reused: int = 0
     moved: int = 0
@@ -92,8 +93,10 @@ class Summary:
                 "(a point the resize moved out of the image was dropped), as in training; "
                 "`ocr-targets info` counts them"
             )
-        for cause, failures in _by_cause(self.failures).items():
-            lines.append(f"failed, {cause}: {_some([f.where for f in failures], len(failures), shown=3)}")
+        for (stage, problem), failures in _grouped(self.failures).items():
+            named = [failure.image + (f" ({failure.detail})" if failure.detail else "") for failure in failures]
+            within = failures[0].file if stage is Stage.ANNOTATION else self.folder
+            lines.append(f"failed, {problem}: {_some(named, len(failures), shown=3)} (in {within})")
         if len(self.failures) > 3:
             lines.append("(every failure is listed in the failure report)")
         return lines
@@ -105,10 +108,12 @@ def _some(names: list[str], count: int, shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
-    grouped: dict[str, list[Failure]] = {}
+def _grouped(failures: list[Failure]) -> dict[tuple[Stage, str], list[Failure]]:
+    """The failures by stage and problem: those of a group share their fix, and their file (the
+    annotation file) or folder (the images')."""
+    grouped: dict[tuple[Stage, str], list[Failure]] = {}
     for failure in failures:
-        grouped.setdefault(failure.problem, []).append(failure)
+        grouped.setdefault((failure.stage, failure.problem), []).append(failure)
     return grouped
 
 
@@ -187,7 +192,7 @@ def run(job: Job) -> Summary:
         version=__version__,
         break_lock=job.break_lock,
     )
-    summary = Summary(images=len(names))
+    summary = Summary(images=len(names), folder=str(job.images))
     try:
         tasks = _plan(job, writer, parsed, summary)
         pending = sum(entry.source is None for task in tasks for entry in task.entries)

@@ -21,7 +21,8 @@ from ocr_targets.store import StoreError
 from ocr_targets.ufo import AnnotationError, parse_entry
 from precompute.cli import main
 from precompute.errors import Stop, StopCause
-from precompute.tasks import storage_stop
+from precompute.job import Summary
+from precompute.tasks import Failure, Stage, storage_stop
 from tests.helpers import run_job
 
 
@@ -208,4 +209,35 @@ def test_a_full_disk_is_told_by_its_number_or_by_its_text_alone(tmp_path):
     refused = PermissionError(errno.EACCES, "Permission denied", "t.zarr/c/0")
     assert storage_stop(refused, store) == Stop(
         StopCause.STORAGE, "t.zarr/c/0: Permission denied: check the permissions of the files and folders there"
+    )
+
+
+def test_failures_are_grouped_by_problem_naming_each_image_first_with_its_detail():
+    summary = Summary(images=9, folder="data/images")
+    for index in range(5):
+        entry = Failure(index, f"img{index}.jpg", Stage.ANNOTATION, "val.json", f"img{index}.jpg", "bad words", "w 1")
+        summary.count(entry.image, entry)
+    summary.count("a.jpg", Failure(5, "a.jpg", Stage.IMAGE, "data/images/a.jpg", None, "cannot decode image", "9 B"))
+    lines = summary.lines()
+    assert lines[1:] == [
+        "failed, bad words: img0.jpg (w 1), img1.jpg (w 1), img2.jpg (w 1) and 2 more (in val.json)",
+        "failed, cannot decode image: a.jpg (9 B) (in data/images)",
+        "(every failure is listed in the failure report)",
+    ]
+
+
+def test_entries_that_fail_alike_are_told_in_one_line_naming_the_annotation_file(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    names = list(document["images"])[:4]
+    for name in names:
+        document["images"][name] = ["not", "an", "object"]
+    annotations.write_text(json.dumps(document))
+    out = tmp_path / "t.zarr"
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--quiet"])  # fmt: skip
+    assert status == 1
+    assert (
+        f"failed, entry is not an object: {names[0]}, {names[1]}, {names[2]} and 1 more (in {annotations})\n"
+        in capsys.readouterr().out
     )
