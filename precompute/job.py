@@ -369,12 +369,33 @@ def _require_some_images(job: Job, names: list[str]) -> None:
     if not names or any(_there(job.images, name) for name in names[:32]):
         return
     there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
-    if there.isdisjoint(names):
+    if not there.isdisjoint(names):
+        return
+    missing = f"{job.images}: none of the {len(names)} images that {job.annotations} names is there"
+    looked = f"looked for {job.images / names[0]}, ..."
+    found = _subfolders(there, set(names))
+    if found:  # --images one folder too high
+        sub, count = max(found.items(), key=lambda item: item[1])
         raise CommandError(
-            f"{job.images}: none of the {len(names)} images that {job.annotations} names is there "
-            f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
-            "check --images and --annotations"
+            f"{missing} ({looked}), but {count} of them are in its subfolder {sub}: give --images {job.images / sub}"
         )
+    raise CommandError(
+        f"{missing} ({looked}; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
+        "check --images and --annotations"
+    )
+
+
+def _subfolders(files: set[str], names: set[str]) -> dict[str, int]:
+    """The subfolders of the images folder under which ``files`` (paths relative to it) hold some of
+    the image ``names``, and how many each holds."""
+    found: dict[str, int] = {}
+    for path in files:
+        parts = path.split("/")
+        for cut in range(1, len(parts)):
+            if "/".join(parts[cut:]) in names:
+                sub = "/".join(parts[:cut])
+                found[sub] = found.get(sub, 0) + 1
+    return found
 
 
 def _there(images: Location, name: str) -> bool:

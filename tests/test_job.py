@@ -343,6 +343,22 @@ def test_images_that_are_not_there_stop_the_job_before_anything_is_written(datas
     assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
 
 
+def test_images_one_folder_too_high_are_refused_naming_the_subfolder_that_holds_them(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    top = tmp_path / "val"
+    (top / "other").mkdir(parents=True)
+    (top / "other" / "unrelated.jpg").write_bytes(b"x")
+    images.rename(top / "images")
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--images", str(top), "--annotations", str(annotations), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"ocr-targets precompute: error: {top}: none of the 12 images that {annotations} names is there "
+        f"(looked for {top / 'icdar2015_img_1.jpg'}, ...), but 12 of them are in its subfolder images: "
+        f"give --images {top / 'images'}\n"
+    )
+    assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
+
+
 def test_many_failures_are_told_by_cause_the_first_few_each(dataset, tmp_path, capsys):
     images, annotations = dataset
     for name in ["icdar2015_img_2.jpg", "icdar2015_img_3.jpg", "icdar2015_img_4.jpg", "icdar2015_img_5.jpg"]:
