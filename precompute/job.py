@@ -18,9 +18,10 @@ from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
 from ocr_targets.doctr_labels import SHAPE as DOCTR_SHAPE
 from ocr_targets.doctr_labels import DoctrLabel
-from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, image_location, read_image_bytes
+from ocr_targets.hashing import content_hash, settings_digest
+from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location
+from ocr_targets.sources import Sources
 from ocr_targets.store import StoreSettings
 from ocr_targets.store.writing import StoreWriter, over_capacity
 from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_entry, read_ufo_file
@@ -160,6 +161,11 @@ class Job:
             object.__setattr__(self, name, Location.of(getattr(self, name), self.storage_options))
 
     @property
+    def sources(self) -> Sources:
+        """The images folder and the annotation file: what the store records of them, each image's file."""
+        return Sources(self.images, self.annotations)
+
+    @property
     def report(self) -> Location:
         """The failure report, beside the store."""
         return Location(self.out.url + ".failures.json", self.out.options)
@@ -182,12 +188,11 @@ def run(job: Job) -> Summary:
         workers.start()  # workers may be wanted: the server imports while this process plans
     _require_some_images(job, names)
     parsed = _parsed(job, entries)
-    sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
         job.out,
         names,
         job.settings,
-        sources=sources,
+        sources=job.sources.record(annotations_digest),
         overwrite=job.overwrite,
         version=__version__,
         break_lock=job.break_lock,
@@ -329,8 +334,7 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue
-            data = read_image_bytes(image_location(job.images, name))
-            digest = content_hash(image_digest(data), annotation, settings)
+            digest = content_hash(job.sources.image_digest(name), annotation, settings)
         except AnnotationError as error:
             summary.failures.append(Failure.of_entry(index, name, job.annotations, error))
             continue
@@ -366,7 +370,7 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
 def _require_some_images(job: Job, names: list[str]) -> None:
     """Stop before anything is written when none of the annotated images is in ``--images``
     (a wrong folder, or an annotation file of other images): a run would fail every one."""
-    if not names or any(_there(job.images, name) for name in names[:32]):
+    if not names or any(job.sources.has_image(name) for name in names[:32]):
         return
     there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
     if not there.isdisjoint(names):
@@ -396,13 +400,6 @@ def _subfolders(files: set[str], names: set[str]) -> dict[str, int]:
                 sub = "/".join(parts[:cut])
                 found[sub] = found.get(sub, 0) + 1
     return found
-
-
-def _there(images: Location, name: str) -> bool:
-    try:
-        return image_location(images, name).exists()
-    except ImageError:
-        return False  # a name that leads out of the folder is not looked for
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
