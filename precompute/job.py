@@ -16,15 +16,13 @@ from typing import Any
 
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
-from ocr_targets.doctr_labels import SHAPE as DOCTR_SHAPE
-from ocr_targets.doctr_labels import DoctrLabel
 from ocr_targets.hashing import content_hash, settings_digest
 from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location
 from ocr_targets.sources import Sources
 from ocr_targets.store import StoreSettings
 from ocr_targets.store.writing import StoreWriter, over_capacity
-from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_entry, read_ufo_file
+from ocr_targets.ufo import AnnotationError, ImageAnnotation, expected_shape, parse_entry, read_ufo_file
 
 from . import cluster, workers
 from .errors import CommandError, Stop, StopCause
@@ -301,11 +299,10 @@ def _parsed(job: Job, entries: dict) -> dict[str, ImageAnnotation | AnnotationEr
             parsed[name] = error
     first = next(iter(parsed.values()), None)
     if parsed and all(isinstance(value, AnnotationError) for value in parsed.values()):
-        shape = DOCTR_SHAPE if isinstance(next(iter(entries.values())), DoctrLabel) else UFO_SHAPE
         raise AnnotationError(
             job.annotations,
             f"none of its {len(parsed)} images' entries can be read, so nothing was written "
-            f"(the first: {first}); expected {shape}",
+            f"(the first: {first}); expected {expected_shape(next(iter(entries.values())))}",
         )
     return parsed
 

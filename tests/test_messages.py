@@ -15,10 +15,12 @@ import pytest
 from ocr_targets import open_store
 from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import UFODataset
+from ocr_targets.doctr_labels import SHAPE as DOCTR_SHAPE
 from ocr_targets.images import ImageError, decode_image
 from ocr_targets.location import Location
+from ocr_targets.paddle_labels import SHAPE as PADDLE_SHAPE
 from ocr_targets.store import StoreError
-from ocr_targets.ufo import AnnotationError, parse_entry
+from ocr_targets.ufo import UFO_SHAPE, AnnotationError, parse_entry
 from precompute.cli import main
 from precompute.errors import Stop, StopCause
 from precompute.job import Summary
@@ -241,3 +243,29 @@ def test_entries_that_fail_alike_are_told_in_one_line_naming_the_annotation_file
         f"failed, entry is not an object: {names[0]}, {names[1]}, {names[2]} and 1 more (in {annotations})\n"
         in capsys.readouterr().out
     )
+
+
+@pytest.mark.parametrize("format", ["ufo", "doctr", "paddle"])
+def test_a_file_of_each_format_none_of_whose_entries_can_be_read_names_that_formats_shape(
+    dataset, tmp_path, capsys, format
+):
+    images, annotations = dataset
+    names = list(json.loads(annotations.read_text())["images"])
+    flat = [10, 10, 90, 10, 90, 40]  # points not as [[x, y], ...]
+    if format == "ufo":
+        annotations.write_text(json.dumps({"images": {name: {"words": {"1": {"points": flat}}} for name in names}}))
+    elif format == "doctr":
+        annotations = tmp_path / "labels.json"
+        annotations.write_text(json.dumps({name: {"polygons": [flat]} for name in names}))
+    else:
+        annotations = tmp_path / "labels.txt"
+        word = json.dumps([{"transcription": "x", "points": flat}])
+        annotations.write_text("".join(f"{name}\t{word}\n" for name in names))
+    out = tmp_path / "t.zarr"
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--quiet"])  # fmt: skip
+    assert status == 2 and not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
+    said = capsys.readouterr().err
+    assert f"{annotations}: none of its 12 images' entries can be read, so nothing was written (the first: " in said
+    shape = {"ufo": UFO_SHAPE, "doctr": DOCTR_SHAPE, "paddle": PADDLE_SHAPE}[format]
+    assert said.rstrip("\n").endswith(f"; expected {shape}")
