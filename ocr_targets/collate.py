@@ -22,7 +22,7 @@ from .sources import Sources
 from .stacks import BASELINE
 from .staleness import check_store
 from .store import StoreError, TargetStore, open_store
-from .tally import Cause, Counts, Tally
+from .tally import Cause, Counts, Ended, Tally
 
 logger = logging.getLogger(__name__)
 # Entries whose word polygons a StoreCollate keeps per process (a few KB each): a validation
@@ -192,12 +192,15 @@ class StoreCollate(_Collate):
             self.store.read_maps_into(indices, [out[p] for p in stored], checked=self.check)
         if others:
             self._on_the_fly.fill([batch[p] for p in others], [out[p] for p in others])
-        self._count(matches)
+        self._count(matches, batch)
 
-    def _count(self, matches: list[tuple[int | None, Cause]]) -> None:
-        for index, cause in matches:
-            ended = self._tally.count(index, cause)
-            if ended is not None and ended.stored_computed:
+    def _count(self, matches: list[tuple[int | None, Cause]], batch: Sequence[dict] = ()) -> None:
+        """Count each item; at an epoch's end, warn of the items of stored images computed anyway.
+        ``batch``, the items matched, gives an item's image size when that is why."""
+        for position, (index, cause) in enumerate(matches):
+            shape = tuple(batch[position]["image"].shape[1:]) if cause == Cause.SIZE else (0, 0)
+            ended = self._tally.count(index, cause, shape)
+            if ended is not None and ended.counts.stored_computed:
                 logger.warning(self._report(ended))
 
     def _match(self, batch: Sequence[dict]) -> list[tuple[int | None, Cause]]:
@@ -217,11 +220,14 @@ class StoreCollate(_Collate):
             causes.append((index, Cause.NOT_STORED if stored is None else _cause(item, self.store.size, *stored)))
         return causes
 
-    def _report(self, epoch: Counts) -> str:
+    def _report(self, ended: Ended) -> str:
+        epoch, (height, width) = ended
         name = self.store.filenames[epoch.first]
         seen = epoch.served + epoch.stored_computed
-        if epoch.cause == Cause.SIZE:
-            fix = f"remake the store at the dataset's size: {self._remake()} --size N --overwrite"
+        if epoch.cause == Cause.SIZE and height != width:
+            fix = f"its image is {height}x{width}, not square: give the collate the validation transform's items"
+        elif epoch.cause == Cause.SIZE:
+            fix = f"remake the store at the dataset's size: {self._remake()} --size {height} --overwrite"
         elif epoch.cause == Cause.PADDING:
             other = next(pad for pad in PAD_MODES if pad != self.store.pad)
             fix = f"the store pads {self.store.pad}; for the other: {self._remake()} --pad {other} --overwrite"

@@ -37,6 +37,11 @@ class ImageError(InputError):
     """An image file that is missing or cannot be decoded."""
 
 
+class MissingImage(ImageError):
+    """An image file that is not there: the one problem ``verify`` tells apart, as a sign that
+    the images moved since the store was made."""
+
+
 class UnsafeName(ImageError):
     """An image name that would read a file outside the images folder (``..``, an absolute
     path, a symlink that leaves it): an annotation file is input, not a list of paths to trust."""
@@ -90,7 +95,7 @@ def read_image_file(path: str | Path | Location) -> tuple[bytes, tuple[int, int]
     try:
         return Location.of(path).read_with_stat()
     except FileNotFoundError:
-        raise ImageError(path, "image file not found") from None
+        raise MissingImage(path, "image file not found") from None
     except IsADirectoryError:
         raise ImageError(path, "is a directory, not an image file") from None
     except OSError as error:

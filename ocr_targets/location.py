@@ -8,6 +8,7 @@ store), so credentials and endpoints come from the usual environment
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -158,6 +159,12 @@ def _client_errors() -> tuple[type[Exception], ...]:
 
 # What reading or writing a location can raise when the storage, not the data, is at fault.
 STORAGE_ERRORS: tuple[type[Exception], ...] = (OSError, *_client_errors())
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a full disk: ENOSPC, or an error that says so only in its text (the
+    zarrs pipeline's write errors), so that the job can tell the user to free space."""
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error)
 
 
 def storage_problem(error: BaseException, location: Location | None = None) -> str:

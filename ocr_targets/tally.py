@@ -35,8 +35,9 @@ _TEXTS = {
     Cause.PADDING: "its words and its inverse matrix differ from the stored ones: another padding, or another "
     "image of that name",
 }
-# The shared counters, in this order; FIRST is the first entry computed although stored, CAUSE its Cause.
-SERVED, STORED_COMPUTED, OTHER_COMPUTED, SEEN, FIRST, CAUSE = range(6)
+# The shared counters, in this order; FIRST is the first entry computed although stored, CAUSE its
+# Cause, HEIGHT and WIDTH its item's image size (for Cause.SIZE: the size the dataset resizes to).
+SERVED, STORED_COMPUTED, OTHER_COMPUTED, SEEN, FIRST, CAUSE, HEIGHT, WIDTH = range(8)
 
 
 class Counts(NamedTuple):
@@ -51,13 +52,21 @@ class Counts(NamedTuple):
     cause: Cause = Cause.SERVED
 
 
+class Ended(NamedTuple):
+    """An epoch an item ended: its counts, and the image (height, width) of its first item
+    computed although stored, when that was for Cause.SIZE (else (0, 0))."""
+
+    counts: Counts
+    shape: tuple[int, int]
+
+
 class Tally:
     """Shared counts of the current and the last epoch, and which entries this epoch has seen."""
 
     def __init__(self, entries: int) -> None:
         self._lock = multiprocessing.get_context("spawn").Lock()  # usable in forked processes too
-        self._now = multiprocessing.RawArray("q", CAUSE + 1)
-        self._last = multiprocessing.RawArray("q", CAUSE + 1)
+        self._now = multiprocessing.RawArray("q", WIDTH + 1)
+        self._last = multiprocessing.RawArray("q", WIDTH + 1)
         self._seen = multiprocessing.RawArray("b", max(entries, 1))
         self._entries = entries
         self._reset(self._now)
@@ -76,9 +85,9 @@ class Tally:
         else:
             self.__dict__.update(state)
 
-    def count(self, index: int | None, cause: Cause) -> Counts | None:
-        """Count one item (``index`` its entry, None if the store does not hold its image);
-        return the counts of an epoch this item ended, else None."""
+    def count(self, index: int | None, cause: Cause, shape: tuple[int, int] = (0, 0)) -> Ended | None:
+        """Count one item (``index`` its entry, None if the store does not hold its image;
+        ``shape`` its image's, for Cause.SIZE); return the epoch this item ended, else None."""
         with self._lock:
             if index is None:
                 self._now[OTHER_COMPUTED] += 1
@@ -94,15 +103,16 @@ class Tally:
                 self._now[STORED_COMPUTED] += 1
                 if self._now[FIRST] < 0:
                     self._now[FIRST], self._now[CAUSE] = index, cause
+                    self._now[HEIGHT], self._now[WIDTH] = shape
             if self._now[SEEN] == self._entries:
                 ended = self._close()
             return ended
 
-    def _close(self) -> Counts:
+    def _close(self) -> Ended:
         self._last[:] = self._now[:]
         self._reset(self._now)
         self._seen[:] = bytes(len(self._seen))
-        return _counts(self._last)
+        return Ended(_counts(self._last), (self._last[HEIGHT], self._last[WIDTH]))
 
     @staticmethod
     def _reset(values) -> None:

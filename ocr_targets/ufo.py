@@ -19,6 +19,7 @@ from .doctr_labels import DoctrLabel, doctr_labels, label_polygons
 from .errors import AnnotationError
 from .geometry import COORDINATE_LIMIT
 from .location import Location
+from .paddle_labels import SHAPE as PADDLE_SHAPE
 from .paddle_labels import LabelLine, is_label_file, parse_line, read_label_lines
 
 
@@ -106,6 +107,16 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def expected_shape(entry: object) -> str:
+    """The shape the format of ``entry`` (as :func:`read_ufo_file` gives it) expects: what an
+    error tells a file none of whose entries can be read."""
+    if isinstance(entry, LabelLine):
+        return PADDLE_SHAPE
+    if isinstance(entry, DoctrLabel):
+        return DOCTR_SHAPE
+    return UFO_SHAPE
 
 
 def parse_entry(name: str, entry: object) -> ImageAnnotation:

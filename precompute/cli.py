@@ -17,11 +17,13 @@ from ocr_targets.choices import DEFAULT_BLOCK, DEFAULT_SIZE, NO_PAD, PAD_MODES, 
 from ocr_targets.config import TargetConfig
 from ocr_targets.stacks import BASELINE, STORED, stack
 
-from .errors import CommandError, Terminated
+from .errors import CommandError, StopCause, Terminated
 from .text import say
 
 if TYPE_CHECKING:
     from ocr_targets.location import Location
+
+    from .job import Job, Stopped
 
 DESCRIPTION = """\
 Precompute DBNet training targets into a zarr store, once, then read them by dataset
@@ -397,31 +399,40 @@ def run_precompute(args: argparse.Namespace) -> int:
     )
     try:
         summary = job.run(work)
-    except job.Stopped as stop:
-        say(stop.summary.lines())
-        done = f"{stop.finished} of {stop.summary.images} images are done"
-        if stop.reason == "disk full":
-            print(
-                f"ocr-targets precompute: error: the disk holding {work.out} is full: {done}; "
-                "free some space and rerun the same command to finish the job",
-                file=sys.stderr,
-            )
-            return 2
-        if stop.reason in ("interrupted", "terminated"):
-            print(f"ocr-targets precompute: {stop.reason}: {done}; rerun the same command to finish", file=sys.stderr)
-            return 143 if stop.reason == "terminated" else 130
-        say(
-            f"ocr-targets precompute: error: {stop.reason}: {done}; rerun the same command to finish the job "
-            "once the storage answers again",
-            file=sys.stderr,
-        )
-        return 2
+    except job.Stopped as stopped:
+        say(stopped.summary.lines())
+        return _stopped(work, stopped)
     say(summary.lines())
     if summary.report_error:
         say(summary.report_error, file=sys.stderr)
     elif summary.failures:
         say(f"failure report: {work.report}")
     return 1 if summary.failures else 0
+
+
+# The exit status of a run that stopped early, by its cause (the shell's for a signal: 128 + its number).
+STOP_STATUS = {StopCause.INTERRUPTED: 130, StopCause.TERMINATED: 143, StopCause.DISK_FULL: 2, StopCause.STORAGE: 2}
+
+
+def _stopped(work: Job, stopped: Stopped) -> int:
+    """What a run that stopped early says on stderr, and its exit status, both by its cause."""
+    done = f"{stopped.finished} of {stopped.summary.images} images are done"
+    cause = stopped.stop.cause
+    if cause is StopCause.DISK_FULL:
+        print(
+            f"ocr-targets precompute: error: the disk holding {work.out} is full: {done}; "
+            "free some space and rerun the same command to finish the job",
+            file=sys.stderr,
+        )
+    elif cause is StopCause.STORAGE:
+        say(
+            f"ocr-targets precompute: error: {stopped.stop.detail}: {done}; rerun the same command to finish the job "
+            "once the storage answers again",
+            file=sys.stderr,
+        )
+    else:
+        print(f"ocr-targets precompute: {cause.value}: {done}; rerun the same command to finish", file=sys.stderr)
+    return STOP_STATUS[cause]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -442,9 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the command's own errors, imported with it: said in one line
         return _failed(args, error)
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, Terminated)
-        print(f"ocr-targets {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return 143 if terminated else 130
+        cause = StopCause.of(interrupt)
+        print(f"ocr-targets {args.command}: {cause.value}", file=sys.stderr)
+        return STOP_STATUS[cause]
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -11,29 +11,29 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ocr_targets import __version__
 from ocr_targets.allocator import keep_freed_memory
-from ocr_targets.doctr_labels import SHAPE as DOCTR_SHAPE
-from ocr_targets.doctr_labels import DoctrLabel
-from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError, image_location, read_image_bytes
+from ocr_targets.hashing import content_hash, settings_digest
+from ocr_targets.images import ImageError
 from ocr_targets.location import STORAGE_ERRORS, Location
+from ocr_targets.sources import Sources
 from ocr_targets.store import StoreSettings
 from ocr_targets.store.writing import StoreWriter, over_capacity
-from ocr_targets.ufo import UFO_SHAPE, AnnotationError, ImageAnnotation, parse_entry, read_ufo_file
+from ocr_targets.ufo import AnnotationError, ImageAnnotation, expected_shape, parse_entry, read_ufo_file
 
 from . import cluster, workers
-from .errors import CommandError, Terminated
+from .errors import CommandError, Stop, StopCause
 from .progress import progress
-from .tasks import BlockResult, Failure, Task, TaskImage, run_task, stop_reason
+from .tasks import BlockResult, Failure, Outcome, Stage, Task, TaskImage, run_task, storage_stop
 
 
 @dataclass
 class Summary:
     images: int
+    folder: str = ""  # the images folder: where the files of the images that failed are
     computed: int = 0
     reused: int = 0
     moved: int = 0
@@ -46,6 +46,19 @@ class Summary:
     missing: list[str] = field(default_factory=list)  # objects of kept entries that are not there
     refused: list[str] = field(default_factory=list)  # ... that the storage will not give, and why
     report_error: str | None = None
+
+    def count(self, name: str, outcome: Outcome | Failure) -> None:
+        """One image's outcome, counted (the first few computed are named, for an update's summary)."""
+        if isinstance(outcome, Failure):
+            self.failures.append(outcome)
+        elif outcome is Outcome.COMPUTED:
+            self.computed += 1
+            if len(self.computed_names) < 5:
+                self.computed_names.append(name)
+        elif outcome is Outcome.REUSED:
+            self.reused += 1
+        else:  # Outcome.MOVED
+            self.moved += 1
 
     def lines(self) -> list[str]:
         copied = f" ({self.moved} copied from another entry of the same content)" if self.moved else ""
@@ -79,8 +92,10 @@ class Summary:
                 "(a point the resize moved out of the image was dropped), as in training; "
                 "`ocr-targets info` counts them"
             )
-        for cause, failures in _by_cause(self.failures).items():
-            lines.append(f"failed, {cause}: {_some([f.where for f in failures], len(failures), shown=3)}")
+        for (stage, problem), failures in _grouped(self.failures).items():
+            named = [failure.image + (f" ({failure.detail})" if failure.detail else "") for failure in failures]
+            within = failures[0].file if stage is Stage.ANNOTATION else self.folder
+            lines.append(f"failed, {problem}: {_some(named, len(failures), shown=3)} (in {within})")
         if len(self.failures) > 3:
             lines.append("(every failure is listed in the failure report)")
         return lines
@@ -92,24 +107,30 @@ def _some(names: list[str], count: int, shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _by_cause(failures: list[Failure]) -> dict[str, list[Failure]]:
-    grouped: dict[str, list[Failure]] = {}
+def _grouped(failures: list[Failure]) -> dict[tuple[Stage, str], list[Failure]]:
+    """The failures by stage and problem: those of a group share their fix, and their file (the
+    annotation file) or folder (the images')."""
+    grouped: dict[tuple[Stage, str], list[Failure]] = {}
     for failure in failures:
-        grouped.setdefault(failure.cause, []).append(failure)
+        grouped.setdefault((failure.stage, failure.problem), []).append(failure)
     return grouped
 
 
 class _StorageFailed(Exception):
     """A task could not write its block: the run stops, as for any failure of the store's storage."""
 
+    def __init__(self, stop: Stop) -> None:
+        super().__init__(stop.detail or stop.cause.value)
+        self.stop = stop
+
 
 class Stopped(Exception):
-    """The run stopped before its end (``reason``: interrupted, disk full); every entry it
-    finished is marked done, nothing half-written is, and a rerun completes the store."""
+    """The run stopped before its end (``stop``: why); every entry it finished is marked done,
+    nothing half-written is, and a rerun completes the store."""
 
-    def __init__(self, reason: str, summary: Summary, held: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, stop: Stop, summary: Summary, held: int | None = None) -> None:
+        super().__init__(stop.detail or stop.cause.value)
+        self.stop = stop
         self.summary = summary
         self.held = held  # the entries the store holds done, as `info` counts them (None: unknown)
 
@@ -138,6 +159,11 @@ class Job:
             object.__setattr__(self, name, Location.of(getattr(self, name), self.storage_options))
 
     @property
+    def sources(self) -> Sources:
+        """The images folder and the annotation file: what the store records of them, each image's file."""
+        return Sources(self.images, self.annotations)
+
+    @property
     def report(self) -> Location:
         """The failure report, beside the store."""
         return Location(self.out.url + ".failures.json", self.out.options)
@@ -160,17 +186,16 @@ def run(job: Job) -> Summary:
         workers.start()  # workers may be wanted: the server imports while this process plans
     _require_some_images(job, names)
     parsed = _parsed(job, entries)
-    sources = {"images": job.images.url, "annotations": job.annotations.url, "annotations_sha256": annotations_digest}
     writer = StoreWriter.open(
         job.out,
         names,
         job.settings,
-        sources=sources,
+        sources=job.sources.record(annotations_digest),
         overwrite=job.overwrite,
         version=__version__,
         break_lock=job.break_lock,
     )
-    summary = Summary(images=len(names))
+    summary = Summary(images=len(names), folder=str(job.images))
     try:
         tasks = _plan(job, writer, parsed, summary)
         pending = sum(entry.source is None for task in tasks for entry in task.entries)
@@ -178,7 +203,7 @@ def run(job: Job) -> Summary:
         bar = progress(pending, "computing", job.progress)
         try:
             for result in results:
-                bar.update(sum(outcome not in ("reused", "moved") for outcome in result.outcomes.values()))
+                bar.update(result.attempted)
                 if result.stopped:
                     raise _StorageFailed(result.stopped)
                 with _signals_held():  # done flags written are done flags counted
@@ -186,21 +211,17 @@ def run(job: Job) -> Summary:
                     summary.shifted += result.shifted
                     summary.unreadable.extend(result.unreadable)
                     for index, outcome in result.outcomes.items():
-                        if isinstance(outcome, Failure):
-                            summary.failures.append(outcome)
-                            continue
-                        setattr(summary, outcome, getattr(summary, outcome) + 1)
-                        if outcome == "computed" and len(summary.computed_names) < 5:
-                            summary.computed_names.append(names[index])
+                        summary.count(names[index], outcome)
         finally:
             bar.close()
             results.close()
     except KeyboardInterrupt as interrupt:
-        reason = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
+        raise Stopped(
+            Stop(StopCause.of(interrupt)), _finish(job, summary, start, report=False), writer.held()
+        ) from None
     except (*STORAGE_ERRORS, _StorageFailed) as error:
-        reason = str(error) if isinstance(error, _StorageFailed) else stop_reason(error, job.out)
-        raise Stopped(reason, _finish(job, summary, start, report=False), writer.held()) from None
+        stop = error.stop if isinstance(error, _StorageFailed) else storage_stop(error, job.out)
+        raise Stopped(stop, _finish(job, summary, start, report=False), writer.held()) from None
     finally:
         writer.close()
     return _finish(job, summary, start)
@@ -227,7 +248,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
             job.dask,
             run_task,
             tasks,
-            lambda task, error: task.failed(f"its block's task failed on the cluster ({error!r})"),
+            lambda task, error: task.failed("its block's task failed on the cluster", repr(error)),
         )
         return
     count = max(1, min(processes(job.jobs, pending), len(tasks)))  # a task is a block: a process each at most
@@ -241,7 +262,7 @@ def _results(job: Job, tasks: list[Task], pending: int) -> Iterator[BlockResult]
         tasks,
         count,
         workers.context(),
-        lambda task, error: task.failed(f"its worker process died ({error})"),
+        lambda task, error: task.failed("its worker process died", str(error)),
     )
 
 
@@ -278,11 +299,10 @@ def _parsed(job: Job, entries: dict) -> dict[str, ImageAnnotation | AnnotationEr
             parsed[name] = error
     first = next(iter(parsed.values()), None)
     if parsed and all(isinstance(value, AnnotationError) for value in parsed.values()):
-        shape = DOCTR_SHAPE if isinstance(next(iter(entries.values())), DoctrLabel) else UFO_SHAPE
         raise AnnotationError(
             job.annotations,
             f"none of its {len(parsed)} images' entries can be read, so nothing was written "
-            f"(the first: {first}); expected {shape}",
+            f"(the first: {first}); expected {expected_shape(next(iter(entries.values())))}",
         )
     return parsed
 
@@ -311,13 +331,12 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
             if not held:  # nothing to carry over: the task reads and hashes the image once
                 planned[index] = TaskImage(index, name, annotation, None)
                 continue
-            data = read_image_bytes(image_location(job.images, name))
-            digest = content_hash(image_digest(data), annotation, settings)
+            digest = content_hash(job.sources.image_digest(name), annotation, settings)
         except AnnotationError as error:
-            summary.failures.append(Failure.of(index, name, "annotation", error, within=job.annotations))
+            summary.failures.append(Failure.of_entry(index, name, job.annotations, error))
             continue
         except ImageError as error:
-            summary.failures.append(Failure.of(index, name, "image", error))
+            summary.failures.append(Failure.of_image(index, name, error))
             continue
         source = index if index < len(done) and done[index] and stored[index] == digest else held.get(digest)
         if source is not None and job.recheck and writer.damage(source):
@@ -348,22 +367,36 @@ def _plan(job: Job, writer: StoreWriter, parsed: dict, summary: Summary) -> list
 def _require_some_images(job: Job, names: list[str]) -> None:
     """Stop before anything is written when none of the annotated images is in ``--images``
     (a wrong folder, or an annotation file of other images): a run would fail every one."""
-    if not names or any(_there(job.images, name) for name in names[:32]):
+    if not names or any(job.sources.has_image(name) for name in names[:32]):
         return
     there = {path.removeprefix(job.images.path.rstrip("/") + "/") for path in job.images.fs.find(job.images.path)}
-    if there.isdisjoint(names):
+    if not there.isdisjoint(names):
+        return
+    missing = f"{job.images}: none of the {len(names)} images that {job.annotations} names is there"
+    looked = f"looked for {job.images / names[0]}, ..."
+    found = _subfolders(there, set(names))
+    if found:  # --images one folder too high
+        sub, count = max(found.items(), key=lambda item: item[1])
         raise CommandError(
-            f"{job.images}: none of the {len(names)} images that {job.annotations} names is there "
-            f"(looked for {job.images / names[0]}, ...; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
-            "check --images and --annotations"
+            f"{missing} ({looked}), but {count} of them are in its subfolder {sub}: give --images {job.images / sub}"
         )
+    raise CommandError(
+        f"{missing} ({looked}; the folder holds {len(there)} file{'s' * (len(there) != 1)}); "
+        "check --images and --annotations"
+    )
 
 
-def _there(images: Location, name: str) -> bool:
-    try:
-        return image_location(images, name).exists()
-    except ImageError:
-        return False  # a name that leads out of the folder is not looked for
+def _subfolders(files: set[str], names: set[str]) -> dict[str, int]:
+    """The subfolders of the images folder under which ``files`` (paths relative to it) hold some of
+    the image ``names``, and how many each holds."""
+    found: dict[str, int] = {}
+    for path in files:
+        parts = path.split("/")
+        for cut in range(1, len(parts)):
+            if "/".join(parts[cut:]) in names:
+                sub = "/".join(parts[:cut])
+                found[sub] = found.get(sub, 0) + 1
+    return found
 
 
 def _finish(job: Job, summary: Summary, start: float, report: bool = True) -> Summary:
@@ -384,7 +417,7 @@ def _write_report(job: Job, summary: Summary) -> None:
     report = {
         "store": str(job.out),
         "images": summary.images,
-        "failed": [asdict(failure) for failure in summary.failures],
+        "failed": [failure.report() for failure in summary.failures],
     }
     try:
         if summary.failures:

@@ -7,44 +7,80 @@ alone decides what is done.
 
 from __future__ import annotations
 
-import errno
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import Enum, StrEnum
 
 from ocr_targets.allocator import keep_freed_memory
-from ocr_targets.errors import InputError
+from ocr_targets.errors import AnnotationError
 from ocr_targets.hashing import content_hash, image_digest
 from ocr_targets.images import ImageError
-from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
+from ocr_targets.location import STORAGE_ERRORS, Location, disk_full, storage_problem
 from ocr_targets.store import StoreError, StoreSettings
 from ocr_targets.store.writing import Blocks, Record
 from ocr_targets.ufo import ImageAnnotation
 
+from .errors import Stop, StopCause
+
+
+class Stage(StrEnum):
+    """Where an image failed: its entry in the annotation file, its image file, or the computing
+    of its targets (a bug, or an image beyond the store's capacity)."""
+
+    ANNOTATION = "annotation"
+    IMAGE = "image"
+    TARGETS = "targets"
+
 
 @dataclass(frozen=True)
 class Failure:
-    """One image that could not be stored, and why: ``where`` (the image's file, or the
-    annotation file and the image's entry), ``cause`` (what went wrong, without this file's
-    details: failures are grouped by it) and the whole ``message``."""
+    """One image that could not be stored, and why, as fields: the summary groups failures by
+    ``problem`` and names each image with its ``detail``; ``message`` is made from them."""
 
     index: int
-    image: str
-    stage: str  # "annotation", "image" or "targets"
-    where: str
-    cause: str
-    message: str
+    image: str  # the image's name, as the annotation file gives it
+    stage: Stage
+    file: str  # the file at fault: the annotation file (Stage.ANNOTATION), else the image's file
+    entry: str | None  # Stage.ANNOTATION: the image's entry in that file (its name, or its line)
+    problem: str  # what went wrong, without this file's particulars: failures are grouped by it
+    detail: str = ""  # this image's particulars
 
     @classmethod
-    def of(cls, index: int, image: str, stage: str, error: InputError, within: object = None) -> Failure:
-        """The failure an input error makes (``within``: the file whose entry ``error.where`` is)."""
-        where = error.where if within is None else f"{within}: {error.where}"
-        message = str(error) if within is None else f"{within}: {error}"
-        return cls(index, image, stage, where, error.problem, message)
+    def of_entry(cls, index: int, image: str, annotations: object, error: AnnotationError) -> Failure:
+        """The failure of an image whose entry ``error.where`` of the file ``annotations`` cannot be used."""
+        return cls(index, image, Stage.ANNOTATION, str(annotations), error.where, error.problem, error.detail)
 
     @classmethod
-    def at(cls, index: int, image: str, stage: str, where: object, cause: str) -> Failure:
-        """A failure of ``where`` for ``cause``, said whole."""
-        return cls(index, image, stage, str(where), cause, f"{where}: {cause}")
+    def of_image(cls, index: int, image: str, error: ImageError) -> Failure:
+        """The failure of an image whose file ``error.where`` cannot be used."""
+        return cls(index, image, Stage.IMAGE, error.where, None, error.problem, error.detail)
+
+    @classmethod
+    def of_targets(cls, index: int, image: str, file: object, problem: str, detail: str = "") -> Failure:
+        """The failure of an image read from ``file`` whose targets were not made."""
+        return cls(index, image, Stage.TARGETS, str(file), None, problem, detail)
+
+    @property
+    def where(self) -> str:
+        """The file, and the image's entry in it for an annotation failure."""
+        return self.file if self.entry is None else f"{self.file}: {self.entry}"
+
+    @property
+    def message(self) -> str:
+        """The whole failure in one line, as an InputError says it."""
+        return f"{self.where}: {self.problem}" + (f" ({self.detail})" if self.detail else "")
+
+    def report(self) -> dict[str, object]:
+        """The failure as the failure report holds it: its fields, and the message they make."""
+        return {**asdict(self), "stage": self.stage.value, "message": self.message}
+
+
+class Outcome(Enum):
+    """What a task did with an entry it stored (one it could not is a :class:`Failure`)."""
+
+    COMPUTED = "computed"
+    REUSED = "reused"  # carried over in place
+    MOVED = "moved"  # carried over from another index: the images were reordered or renamed
 
 
 @dataclass(frozen=True)
@@ -72,10 +108,10 @@ class Task:
     entries: tuple[TaskImage, ...]  # the block's images that are to be stored (failed ones are not)
     threads: int = 1  # zarrs' threads for compressing the block: the cores no other worker uses
 
-    def failed(self, message: str) -> BlockResult:
-        """The result of a task that never ran to its end: each of its images fails with ``message``."""
+    def failed(self, problem: str, detail: str) -> BlockResult:
+        """The result of a task that never ran to its end: each of its images fails with ``problem``."""
         outcomes = {
-            e.index: Failure.at(e.index, e.name, "targets", self.images / e.name, message) for e in self.entries
+            e.index: Failure.of_targets(e.index, e.name, self.images / e.name, problem, detail) for e in self.entries
         }
         return BlockResult(self.start, self.length, outcomes)
 
@@ -83,14 +119,13 @@ class Task:
 @dataclass(frozen=True)
 class BlockResult:
     """What a task did with its block of ``length`` entries from ``start``: per entry it was
-    given, ``computed``, ``reused`` (carried in place), ``moved`` (carried from another index)
-    or a Failure; ``stopped`` says why if the block could not be written (the store's storage
-    failed, which every later block would meet too)."""
+    given, its Outcome or its Failure; ``stopped`` says why if the block could not be written
+    (the store's storage failed, which every later block would meet too)."""
 
     start: int
     length: int
-    outcomes: dict[int, str | Failure]
-    stopped: str | None = None
+    outcomes: dict[int, Outcome | Failure]
+    stopped: Stop | None = None
     unreadable: tuple[tuple[int, str], ...] = ()  # (entries recomputed, why): carried ones it could not read
     shifted: int = 0  # entries computed whose words the baseline's keypoint slicing shifted
 
@@ -100,13 +135,19 @@ class BlockResult:
         outcomes = [self.outcomes.get(index) for index in range(self.start, self.start + self.length)]
         return [outcome is not None and not isinstance(outcome, Failure) for outcome in outcomes]
 
+    @property
+    def attempted(self) -> int:
+        """The entries the task computed or failed to: what the progress bar counts (the ones it
+        carried over were never to compute)."""
+        return sum(outcome not in (Outcome.REUSED, Outcome.MOVED) for outcome in self.outcomes.values())
 
-def stop_reason(error: BaseException, store: Location) -> str:
-    """Why a storage error of ``store`` stops the run: "disk full" (which the command line names as
-    such), or the error."""
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC or "No space left" in str(error):
-        return "disk full"
-    return storage_problem(error, store)
+
+def storage_stop(error: BaseException, store: Location) -> Stop:
+    """Why a storage error of ``store`` stops the run: its disk is full (which the command line
+    names as such), or the storage's problem."""
+    if disk_full(error):
+        return Stop(StopCause.DISK_FULL)
+    return Stop(StopCause.STORAGE, storage_problem(error, store))
 
 
 _OPENED: dict[tuple, Blocks] = {}  # this worker's store: (pid, store, run) -> its Blocks
@@ -127,7 +168,7 @@ def run_task(task: Task) -> BlockResult:
     keep_freed_memory(task.settings.block_bytes)
     blocks = _blocks(task)
     rows: list[dict | None] = [None] * task.length
-    outcomes: dict[int, str | Failure] = {}
+    outcomes: dict[int, Outcome | Failure] = {}
     unreadable: list[tuple[int, str]] = []
     carried = [entry for entry in task.entries if entry.source is not None]
     try:
@@ -140,21 +181,22 @@ def run_task(task: Task) -> BlockResult:
         position = entry.index - task.start
         if entry.index in kept:
             rows[position] = kept[entry.index]
-            outcomes[entry.index] = "reused" if entry.source == entry.index else "moved"
+            outcomes[entry.index] = Outcome.REUSED if entry.source == entry.index else Outcome.MOVED
             continue
         outcome = _compute(task, entry)
         if isinstance(outcome, Failure):
             outcomes[entry.index] = outcome
         else:
             rows[position] = outcome
-            outcomes[entry.index] = "computed"
+            outcomes[entry.index] = Outcome.COMPUTED
     try:
         blocks.write(task.block, task.start, rows)
     except STORAGE_ERRORS as error:  # the store's storage failed: the client stops the run
-        reason = stop_reason(error, task.store)
-        stopped = reason if reason == "disk full" else f"{task.store}: {reason}"
-        return BlockResult(task.start, task.length, outcomes, stopped)
-    computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome == "computed"]
+        stop = storage_stop(error, task.store)
+        if stop.cause is StopCause.STORAGE:  # said from a worker: which store it wrote
+            stop = Stop(StopCause.STORAGE, f"{task.store}: {stop.detail}")
+        return BlockResult(task.start, task.length, outcomes, stop)
+    computed = [rows[index - task.start] for index, outcome in outcomes.items() if outcome is Outcome.COMPUTED]
     shifted = sum(int(row["image_info"][5] > 0) for row in computed)
     return BlockResult(task.start, task.length, outcomes, shifted=shifted, unreadable=tuple(unreadable))
 
@@ -170,7 +212,7 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
     try:
         sample = stack.sample(task.images, entry.annotation, settings.size, settings.pad, pixels=settings.with_images)
     except ImageError as error:
-        return Failure.of(entry.index, entry.name, "image", error)
+        return Failure.of_image(entry.index, entry.name, error)
     try:
         digest = image_digest(sample.data)
         record = Record(
@@ -187,6 +229,10 @@ def _compute(task: Task, entry: TaskImage) -> dict | Failure:
         )
         return record.row(settings)
     except Exception as error:  # a bug, or an image beyond the store's capacity: report it, keep going
-        return Failure.at(
-            entry.index, entry.name, "targets", task.images / entry.name, f"{type(error).__name__}: {error}"
+        return Failure.of_targets(
+            entry.index,
+            entry.name,
+            task.images / entry.name,
+            "cannot compute its targets",
+            f"{type(error).__name__}: {error}",
         )

@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 from ocr_targets import arrays
 from ocr_targets.errors import InputError
 from ocr_targets.hashing import content_hash, image_digest, settings_digest
-from ocr_targets.images import ImageError
+from ocr_targets.images import ImageError, MissingImage
 from ocr_targets.location import STORAGE_ERRORS, Location, storage_problem
 from ocr_targets.sources import Sources
 from ocr_targets.store import Changed, NotDone, StoreError, TargetStore, Unreadable, open_store
@@ -73,7 +73,7 @@ class Report:
         if lost:
             shown = "; ".join(map(str, lost[:3])) + (f"; and {len(lost) - 3} more" if len(lost) > 3 else "")
             lines.append(f"{len(lost)} entries could not be recomputed: {shown}")
-            if all(why.problem == "image file not found" for why in lost):
+            if all(isinstance(why, MissingImage) for why in lost):
                 lines.append(
                     f"none of them is in {self.images}: give the folder of the images with --images DIR "
                     f"(the store was made from {self.recorded})"

@@ -15,6 +15,7 @@ from ocr_targets.dataset import UFODataset
 from ocr_targets.location import Location
 from ocr_targets.store import StoreError
 from ocr_targets.store.writing import StoreLock
+from ocr_targets.tally import Cause, Counts, Ended
 from precompute import job as batch
 from precompute.cli import main
 
@@ -236,8 +237,18 @@ def test_a_store_of_other_geometry_is_named_with_its_fix_at_the_epochs_end(made_
     assert collate.last_epoch[:3] == ((1, 11, 0) if "pad" in option else (0, 12, 0))
     (record,) = caplog.records
     assert cause in record.message and f"--out {out}" in record.message
-    fix = "--pad center --overwrite" if "pad" in option else "--size N --overwrite"
+    fix = "--pad center --overwrite" if "pad" in option else "--size 640 --overwrite"  # the dataset's size
     assert fix in record.message
+
+
+def test_items_that_are_not_square_are_not_told_to_remake_the_store(made_store):
+    collate = StoreCollate(made_store[2], check=False)
+    said = collate._report(Ended(Counts(0, 12, 0, 3, Cause.SIZE), (480, 640)))
+    assert said.endswith(
+        f"(the first: {collate.store.filenames[3]}: the item's image size differs from the store's); its image is "
+        "480x640, not square: give the collate the validation transform's items"
+    )
+    assert "--size" not in said
 
 
 def test_counts_of_dataloader_workers_reach_the_main_process(made_store, capfd):

@@ -1,3 +1,4 @@
+import pickle
 import struct
 
 import cv2
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocr_targets.geometry import survivors
-from ocr_targets.images import ImageError, decode_image, read_image_bytes
+from ocr_targets.images import ImageError, MissingImage, decode_image, read_image_bytes
 from tests.conftest import FIXTURES
 from tests.helpers import examples
 
@@ -64,3 +65,13 @@ def test_the_word_filter_keeps_what_the_baseline_keeps(words):
         return bool((spans >= 1).all() and (rounded.max(axis=0) > rounded.min(axis=0)).all())
 
     assert survivors(words) == [kept(points) for points in words]
+
+
+def test_a_missing_image_is_its_own_type_also_from_a_worker_process(tmp_path):
+    with pytest.raises(MissingImage) as error:
+        read_image_bytes(tmp_path / "gone.jpg")
+    assert str(error.value) == f"{tmp_path / 'gone.jpg'}: image file not found"
+    assert isinstance(pickle.loads(pickle.dumps(error.value)), MissingImage)  # as verify's workers send it
+    with pytest.raises(ImageError) as error:
+        read_image_bytes(tmp_path)
+    assert not isinstance(error.value, MissingImage)

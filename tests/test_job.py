@@ -223,6 +223,13 @@ def test_bad_inputs_are_reported_and_the_rest_stored(dataset, tmp_path):
     assert "cannot decode image" in failed["icdar2015_img_2.jpg"]["message"]
     assert "non-finite coordinates" in failed["icdar2015_img_3.jpg"]["message"]
     assert str(annotations) in failed["icdar2015_img_3.jpg"]["message"]
+    # the report's fields say the same as each message, unparsed
+    assert {key: failed["icdar2015_img_3.jpg"][key] for key in ("stage", "file", "entry")} == {
+        "stage": "annotation", "file": str(annotations), "entry": "icdar2015_img_3.jpg",
+    }  # fmt: skip
+    assert failed["icdar2015_img_1.jpg"]["stage"] == "image" and failed["icdar2015_img_1.jpg"]["entry"] is None
+    assert failed["icdar2015_img_1.jpg"]["file"] == str(images / "icdar2015_img_1.jpg")
+    assert failed["icdar2015_img_1.jpg"]["problem"] == "image file not found"
     store = open_store(out)
     with pytest.raises(StoreError, match=r"icdar2015_img_2.jpg\) was never completed"):
         store[store.index_of("icdar2015_img_2.jpg")]
@@ -336,6 +343,22 @@ def test_images_that_are_not_there_stop_the_job_before_anything_is_written(datas
     assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
 
 
+def test_images_one_folder_too_high_are_refused_naming_the_subfolder_that_holds_them(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    top = tmp_path / "val"
+    (top / "other").mkdir(parents=True)
+    (top / "other" / "unrelated.jpg").write_bytes(b"x")
+    images.rename(top / "images")
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--images", str(top), "--annotations", str(annotations), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"ocr-targets precompute: error: {top}: none of the 12 images that {annotations} names is there "
+        f"(looked for {top / 'icdar2015_img_1.jpg'}, ...), but 12 of them are in its subfolder images: "
+        f"give --images {top / 'images'}\n"
+    )
+    assert not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
+
+
 def test_many_failures_are_told_by_cause_the_first_few_each(dataset, tmp_path, capsys):
     images, annotations = dataset
     for name in ["icdar2015_img_2.jpg", "icdar2015_img_3.jpg", "icdar2015_img_4.jpg", "icdar2015_img_5.jpg"]:
@@ -349,10 +372,10 @@ def test_many_failures_are_told_by_cause_the_first_few_each(dataset, tmp_path, c
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("12 images: 7 computed, 0 reused, 5 failed in ")
     assert lines[1] == (
-        f"failed, image file not found: {images / 'icdar2015_img_2.jpg'}, {images / 'icdar2015_img_3.jpg'}, "
-        f"{images / 'icdar2015_img_4.jpg'} and 1 more"
+        "failed, image file not found: icdar2015_img_2.jpg, icdar2015_img_3.jpg, icdar2015_img_4.jpg and 1 more "
+        f"(in {images})"
     )
-    assert lines[2] == f"failed, not an image file that PIL can read: {images / 'icdar2015_img_6.jpg'}"
+    assert lines[2] == f"failed, not an image file that PIL can read: icdar2015_img_6.jpg (13 bytes) (in {images})"
     assert lines[3:] == ["(every failure is listed in the failure report)", f"failure report: {out}.failures.json"]
     assert len(json.loads((tmp_path / "t.zarr.failures.json").read_text())["failed"]) == 5
 

@@ -3,6 +3,7 @@ and the next step, never a traceback."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -14,10 +15,16 @@ import pytest
 from ocr_targets import open_store
 from ocr_targets.collate import StoreCollate
 from ocr_targets.dataset import UFODataset
+from ocr_targets.doctr_labels import SHAPE as DOCTR_SHAPE
 from ocr_targets.images import ImageError, decode_image
+from ocr_targets.location import Location
+from ocr_targets.paddle_labels import SHAPE as PADDLE_SHAPE
 from ocr_targets.store import StoreError
-from ocr_targets.ufo import AnnotationError, parse_entry
+from ocr_targets.ufo import UFO_SHAPE, AnnotationError, parse_entry
 from precompute.cli import main
+from precompute.errors import Stop, StopCause
+from precompute.job import Summary
+from precompute.tasks import Failure, Stage, storage_stop
 from tests.helpers import run_job
 
 
@@ -168,3 +175,97 @@ def test_an_annotation_file_of_another_format_stops_before_anything_is_written(d
     said = capsys.readouterr().err
     assert f"{annotations}: none of its 12 images' entries can be read, so nothing was written (the first: " in said
     assert 'expected {"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}' in said
+
+
+@pytest.mark.parametrize(
+    ("stop", "status", "said"),
+    [
+        (Stop(StopCause.INTERRUPTED), 130, "ocr-targets precompute: interrupted: 5 of 12 images are done; rerun"),
+        (Stop(StopCause.TERMINATED), 143, "ocr-targets precompute: terminated: 5 of 12 images are done; rerun"),
+        (Stop(StopCause.DISK_FULL), 2, "is full: 5 of 12 images are done; free some space and rerun"),
+        (
+            Stop(StopCause.STORAGE, "s3://bucket/t.zarr: connection lost"),
+            2,
+            "ocr-targets precompute: error: s3://bucket/t.zarr: connection lost: 5 of 12 images are done; rerun the "
+            "same command to finish the job once the storage answers again",
+        ),
+    ],
+)
+def test_a_run_stopped_early_exits_and_advises_by_its_cause(dataset, tmp_path, monkeypatch, capsys, stop, status, said):
+    from precompute import job
+
+    def stopped(work):
+        raise job.Stopped(stop, job.Summary(images=12), held=5)
+
+    monkeypatch.setattr(job, "run", stopped)
+    images, annotations = dataset
+    out = tmp_path / "t.zarr"
+    assert main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out)]) == status
+    assert said in capsys.readouterr().err
+
+
+def test_a_full_disk_is_told_by_its_number_or_by_its_text_alone(tmp_path):
+    store = Location.of(tmp_path / "t.zarr")
+    assert storage_stop(OSError(errno.ENOSPC, "No space left on device"), store) == Stop(StopCause.DISK_FULL)
+    assert storage_stop(RuntimeError("zarrs: No space left on device"), store) == Stop(StopCause.DISK_FULL)
+    refused = PermissionError(errno.EACCES, "Permission denied", "t.zarr/c/0")
+    assert storage_stop(refused, store) == Stop(
+        StopCause.STORAGE, "t.zarr/c/0: Permission denied: check the permissions of the files and folders there"
+    )
+
+
+def test_failures_are_grouped_by_problem_naming_each_image_first_with_its_detail():
+    summary = Summary(images=9, folder="data/images")
+    for index in range(5):
+        entry = Failure(index, f"img{index}.jpg", Stage.ANNOTATION, "val.json", f"img{index}.jpg", "bad words", "w 1")
+        summary.count(entry.image, entry)
+    summary.count("a.jpg", Failure(5, "a.jpg", Stage.IMAGE, "data/images/a.jpg", None, "cannot decode image", "9 B"))
+    lines = summary.lines()
+    assert lines[1:] == [
+        "failed, bad words: img0.jpg (w 1), img1.jpg (w 1), img2.jpg (w 1) and 2 more (in val.json)",
+        "failed, cannot decode image: a.jpg (9 B) (in data/images)",
+        "(every failure is listed in the failure report)",
+    ]
+
+
+def test_entries_that_fail_alike_are_told_in_one_line_naming_the_annotation_file(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    names = list(document["images"])[:4]
+    for name in names:
+        document["images"][name] = ["not", "an", "object"]
+    annotations.write_text(json.dumps(document))
+    out = tmp_path / "t.zarr"
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--quiet"])  # fmt: skip
+    assert status == 1
+    assert (
+        f"failed, entry is not an object: {names[0]}, {names[1]}, {names[2]} and 1 more (in {annotations})\n"
+        in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("format", ["ufo", "doctr", "paddle"])
+def test_a_file_of_each_format_none_of_whose_entries_can_be_read_names_that_formats_shape(
+    dataset, tmp_path, capsys, format
+):
+    images, annotations = dataset
+    names = list(json.loads(annotations.read_text())["images"])
+    flat = [10, 10, 90, 10, 90, 40]  # points not as [[x, y], ...]
+    if format == "ufo":
+        annotations.write_text(json.dumps({"images": {name: {"words": {"1": {"points": flat}}} for name in names}}))
+    elif format == "doctr":
+        annotations = tmp_path / "labels.json"
+        annotations.write_text(json.dumps({name: {"polygons": [flat]} for name in names}))
+    else:
+        annotations = tmp_path / "labels.txt"
+        word = json.dumps([{"transcription": "x", "points": flat}])
+        annotations.write_text("".join(f"{name}\t{word}\n" for name in names))
+    out = tmp_path / "t.zarr"
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                   "--quiet"])  # fmt: skip
+    assert status == 2 and not out.exists() and not (tmp_path / "t.zarr.failures.json").exists()
+    said = capsys.readouterr().err
+    assert f"{annotations}: none of its 12 images' entries can be read, so nothing was written (the first: " in said
+    shape = {"ufo": UFO_SHAPE, "doctr": DOCTR_SHAPE, "paddle": PADDLE_SHAPE}[format]
+    assert said.rstrip("\n").endswith(f"; expected {shape}")

@@ -159,7 +159,7 @@ def test_a_bad_line_fails_its_image_only(tmp_path):
     assert summary.computed == 1
     (failure,) = summary.failures
     assert failure.where == f"{labels}: line 2 (icdar2015_img_2.jpg)"
-    assert failure.cause.startswith("the label is not valid JSON")
+    assert failure.problem.startswith("the label is not valid JSON")
 
 
 def test_float_words_that_differ_by_one_ulp_do_not_share_a_hash_and_integer_ones_hash_as_before():

@@ -38,7 +38,7 @@ from zarr.core.indexing import ChunkProjection
 from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 
-from ..location import Location
+from ..location import Location, disk_full
 from ._errors import StoreError
 
 ENGINE = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}
@@ -120,7 +120,7 @@ def gather(calls: Iterable[Coroutine], what: object) -> list[Any]:
         # zarrs reports a failed checksum as an OSError without a number, a failed write with the
         # OS error in its message
         code = _OS_ERROR.search(str(error))
-        number = int(code.group(1)) if code else errno.ENOSPC if "No space left" in str(error) else None
+        number = int(code.group(1)) if code else errno.ENOSPC if disk_full(error) else None
         if number is not None:
             raise OSError(number, f"{os.strerror(number)} ({what}: {error})") from None
         raise StoreError(f"{what}: damaged or unreadable ({error})") from None
