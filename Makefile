@@ -57,13 +57,13 @@ bench:
 	$(BIN)/python -m benchmarks $(if $(BASELINE),--baseline $(BASELINE))
 
 # The competition baseline's own environment for its training code (BASELINE: its checkout):
-# its pins, the packages its Lightning modules import, and ocr-targets, for `make bench BASELINE=...`
+# its pins (albumentations among them: its transforms), the packages its Lightning modules import, and ocr-targets, for `make bench BASELINE=...`
 # and `make metrics BASELINE=...`. torch: any CPU-capable build with its torchvision.
 BASELINE_TORCH ?= torch==2.14.1 torchvision==0.29.1
 baseline-env:
 	$(PYTHON) -m venv .venv-baseline
 	.venv-baseline/bin/python -m pip install -c constraints/baseline.txt -r constraints/baseline-training.txt \
-		$(BASELINE_TORCH) opencv-python -e .
+		$(BASELINE_TORCH) opencv-python albumentations -e .
 
 # The README's uv route against the baseline's own uv.lock: nothing it locks may move.
 check-uv:

@@ -402,9 +402,10 @@ def bench_baseline(checkout: Path, python: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         figures = Path(scratch) / "figures.json"
         command = [str(python), "-m", "benchmarks.baseline", str(checkout), "epochs", "--json", str(figures)]
-        done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.DEVNULL)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode})")
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:  # its warnings are noise; its last lines say why it failed
+            why = "\n".join(done.stderr.splitlines()[-5:])
+            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}):\n{why}")
         result = json.loads(figures.read_text())
     photos = f"{result['images']} photos of {' and '.join(result['shapes'])}"
     row(f"the baseline's validation epoch ({photos}, batch 12, 2 workers) vs the README's YAML route",
