@@ -1,13 +1,13 @@
 """The job's local worker processes: started in milliseconds, they exit with the job's client.
 
-A fresh interpreter takes about 0.7 s of a core to import what a task needs (numpy, numba's
-cache, OpenCV, zarr), and the job once started one per 64 images for it. A worker is instead
-forked from multiprocessing's forkserver, which imports all that once (:data:`PRELOAD`) while
-the client imports and plans the run (:func:`start`). Two workers ready to run a task, measured: 1.4-1.6 s
-spawned, 0.6-1.0 s from a forkserver started then, 40 ms from one that has imported, 20 ms
-forked from the client. The client itself is not forked: it may
-hold threads by then (zarr's and fsspec's event loops, rayon's pool, OpenCV's), whose locks a
-child would inherit held; the forkserver holds none.
+A fresh interpreter takes about 0.7 s of a core to import what a task needs (numpy, numba,
+OpenCV, zarr), and 0.4-0.5 s more to load the fast path's kernel from numba's cache at its
+first image. A worker is instead forked from multiprocessing's forkserver, which does all that
+once (:mod:`precompute.preload`) while the client imports and plans the run (:func:`start`).
+Two workers ready to run a task, measured: 1.4-1.6 s spawned, 0.6-1.0 s from a forkserver
+started then, 40 ms from one that has imported, 20 ms forked from the client. The client itself
+is not forked: it may hold threads by then (zarr's and fsspec's event loops, rayon's pool,
+OpenCV's), whose locks a child would inherit held; the forkserver holds none.
 
 A worker whose client is killed (``kill -9``, the OOM killer) has no one to hand its block to:
 it exits at once instead of finishing its task, and with the workers the forkserver and the
@@ -27,7 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 
-PRELOAD = ["precompute.tasks"]  # what a task's unpickling imports
+PRELOAD = ["precompute.preload"]  # what a task needs, its kernel loaded
 
 
 def context() -> BaseContext:

@@ -65,23 +65,30 @@ def test_workers_exit_when_the_job_is_killed(tmp_path):
     assert not [process for process in seen if _alive(process)]
 
 
-def _whence(_: int) -> tuple[int, str, bool]:
+def _whence(_: int) -> tuple[int, str, bool, int]:
+    import PIL.Image
+
+    from ocr_targets.border import draw_borders
     from ocr_targets.store import _zarr
 
     parent = os.getppid()
-    return parent, Path(f"/proc/{parent}/cmdline").read_bytes().decode(), _zarr._IMPORTED_BY == os.getpid()
+    command = Path(f"/proc/{parent}/cmdline").read_bytes().decode()
+    ready = len(draw_borders.overloads) + PIL.Image._initialized  # before this worker computed anything
+    return parent, command, _zarr._IMPORTED_BY == os.getpid(), ready
 
 
 def test_workers_are_forked_from_a_server_that_imported_what_tasks_need():
     """Not the client (which may hold threads), not fresh interpreters (a second each): the
-    forkserver, preloaded; each worker owns rayon's pool, which the server never entered."""
+    forkserver, preloaded, with the fast path's kernel loaded and PIL's plugins (else each worker
+    loads them at its first image); each worker owns rayon's pool, which the server never entered."""
     context = workers.context()
     assert context.get_start_method() == "forkserver"
     workers.start()
     found = list(workers.results(_whence, [1, 2], 2, context, lambda task, error: error))
-    assert {parent for parent, _, _ in found} != {os.getpid()}
-    assert all("forkserver" in command and "precompute.tasks" in command for _, command, _ in found), found
-    assert all(owns for _, _, owns in found)
+    assert {parent for parent, *_ in found} != {os.getpid()}
+    assert all("forkserver" in command and "precompute.preload" in command for _, command, *_ in found), found
+    assert all(owns for *_, owns, _ in found)
+    assert all(ready == 2 for *_, ready in found), found  # one overload loaded, PIL's plugins at level 1
 
 
 def _dies(task: int) -> int:
