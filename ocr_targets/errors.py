@@ -18,3 +18,8 @@ class InputError(ValueError):
 
 class AnnotationError(InputError):
     """An annotation file, or one image's entry in it, that cannot be used."""
+
+
+# The problem of an image entry some of whose words cannot be used, the words told in its detail:
+# one problem for all such images, so that the job's summary groups them on one line.
+WORDS_UNUSABLE = "words that cannot be used"

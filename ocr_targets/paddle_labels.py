@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AnnotationError
+from .errors import WORDS_UNUSABLE, AnnotationError
 from .geometry import COORDINATE_LIMIT
 
 IGNORED = ("*", "###")  # DetLabelEncode's ignore tags
@@ -61,14 +61,14 @@ def parse_line(name: str, line: LabelLine) -> tuple[list[np.ndarray], list[bool]
     try:
         words = json.loads(line.label)
     except json.JSONDecodeError as error:
-        raise AnnotationError(where, f"the label is not valid JSON: {error}") from None
+        raise AnnotationError(where, "the label is not valid JSON", str(error)) from None
     if not isinstance(words, list) or not all(isinstance(word, dict) for word in words):
         raise AnnotationError(where, f"the label is not a list of words: expected {SHAPE}")
     polygons, ignore = [], []
     for k, word in enumerate(words):
         polygons.append(_points(where, k, word.get("points")))
         if "transcription" not in word:
-            raise AnnotationError(where, f'word {k} has no "transcription"')
+            raise AnnotationError(where, WORDS_UNUSABLE, f'word {k} has no "transcription"')
         ignore.append(word["transcription"] in IGNORED)
     return polygons, ignore
 
@@ -77,9 +77,10 @@ def _points(where: str, k: int, points: object) -> np.ndarray:
     try:
         array = np.array(points, dtype=np.float32)
     except (TypeError, ValueError):
-        raise AnnotationError(where, f"word {k}: points are not [[x, y], ...] numbers: {points!r:.200}") from None
+        detail = f"word {k}: points are not [[x, y], ...] numbers: {points!r:.200}"
+        raise AnnotationError(where, WORDS_UNUSABLE, detail) from None
     if array.ndim != 2 or array.shape[1] != 2 or not len(array):
-        raise AnnotationError(where, f"word {k}: points must be [[x, y], ...], got shape {array.shape}")
+        raise AnnotationError(where, WORDS_UNUSABLE, f"word {k}: points must be [[x, y], ...], got shape {array.shape}")
     if not (np.abs(array) < COORDINATE_LIMIT).all():
-        raise AnnotationError(where, f"word {k}: coordinates not finite or beyond +-2^24 pixels")
+        raise AnnotationError(where, WORDS_UNUSABLE, f"word {k}: coordinates not finite or beyond +-2^24 pixels")
     return array

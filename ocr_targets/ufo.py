@@ -16,7 +16,7 @@ import numpy as np
 
 from .doctr_labels import SHAPE as DOCTR_SHAPE
 from .doctr_labels import DoctrLabel, doctr_labels, label_polygons
-from .errors import AnnotationError
+from .errors import WORDS_UNUSABLE, AnnotationError
 from .geometry import COORDINATE_LIMIT
 from .location import Location
 from .paddle_labels import SHAPE as PADDLE_SHAPE
@@ -145,7 +145,7 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
     polygons = _round_points(kept, problems)
     if problems:  # every bad word of the image at once, so one fix of the file is enough
         more = f"; and {len(problems) - 5} more bad words" if len(problems) > 5 else ""
-        raise AnnotationError(name, "; ".join(problems[:5]) + more)
+        raise AnnotationError(name, WORDS_UNUSABLE, "; ".join(problems[:5]) + more)
     ignore = [bool(word.get("illegibility", False)) or word.get("transcription") == "###" for _, word, _ in kept]
     return ImageAnnotation(name, polygons, ignore)
 

@@ -99,8 +99,8 @@ def test_every_bad_word_of_an_image_is_told_at_once():
     with pytest.raises(AnnotationError) as error:
         parse_entry("a.jpg", {"words": words})
     assert str(error.value) == (
-        "a.jpg: word 2 has no \"points\" list; word 3 points are not [[x, y], ...] numbers: [[0, 'x']]; "
-        "word 4 points must be [[x, y], ...], got shape (1, 1)"
+        'a.jpg: words that cannot be used (word 2 has no "points" list; word 3 points are not [[x, y], ...] '
+        "numbers: [[0, 'x']]; word 4 points must be [[x, y], ...], got shape (1, 1))"
     )
 
 
@@ -241,6 +241,23 @@ def test_entries_that_fail_alike_are_told_in_one_line_naming_the_annotation_file
     assert status == 1
     assert (
         f"failed, entry is not an object: {names[0]}, {names[1]}, {names[2]} and 1 more (in {annotations})\n"
+        in capsys.readouterr().out
+    )
+
+
+def test_entries_with_different_bad_words_are_told_in_one_line_each_with_its_words(dataset, tmp_path, capsys):
+    images, annotations = dataset
+    document = json.loads(annotations.read_text())
+    names = list(document["images"])[:2]
+    document["images"][names[0]]["words"]["bad"] = {"text": "x"}
+    document["images"][names[1]]["words"]["worse"] = {"points": [[1]]}
+    annotations.write_text(json.dumps(document))
+    status = main(["precompute", "--images", str(images), "--annotations", str(annotations), "--out",
+                   str(tmp_path / "t.zarr"), "--quiet"])  # fmt: skip
+    assert status == 1
+    assert (
+        f'failed, words that cannot be used: {names[0]} (word bad has no "points" list), '
+        f"{names[1]} (word worse points must be [[x, y], ...], got shape (1, 1)) (in {annotations})\n"
         in capsys.readouterr().out
     )
 

@@ -130,7 +130,8 @@ def test_a_paddle_label_file_is_read_by_its_shape(tmp_path):
     np.testing.assert_array_equal(first.polygons[0], np.array([[1.5, 2], [9, 2.25], [9, 8]], np.float32))
     assert first.ignore == [False, True]
     assert parse_entry("sub/b.png", entries["sub/b.png"]).polygons == []
-    with pytest.raises(AnnotationError, match=r'line 4 \(c.jpg\): word 0 has no "transcription"'):
+    bad_word = r'line 4 \(c.jpg\): words that cannot be used \(word 0 has no "transcription"\)'
+    with pytest.raises(AnnotationError, match=bad_word):
         parse_entry("c.jpg", entries["c.jpg"])
 
 
