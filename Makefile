@@ -30,7 +30,7 @@ install-pinned:
 	$(PINNED)/bin/python -m pip install --no-deps $(STACK_ORACLES)
 
 # What a change most often breaks (maps exact, parity, the store, collate, CLI messages), a
-# tenth of the property tests' examples: about 3 minutes on 2 cores.
+# tenth of the property tests' examples: under 2 minutes on 2 cores.
 QUICK_SKIP := --ignore=tests/test_faults.py --ignore=tests/test_dask.py --ignore=tests/test_object_storage.py \
 	--ignore=tests/test_hardening.py
 test:

@@ -107,11 +107,10 @@ class StoreDataset(torch.utils.data.Dataset):
     ) -> None:
         self.store = store if isinstance(store, TargetStore) else open_store(store)
         self.store.require_stack(BASELINE, "StoreDataset")
-        if not self.store.has_images:
-            raise StoreError(
-                f"{self.store.path}: holds no images; make it with `ocr-targets precompute --with-images --overwrite`"
-            )
         self.sources = Sources.recorded(self.store, image_path, annotation_path)
+        if not self.store.has_images:
+            remake = self.sources.precompute(self.store, with_images=True)
+            raise StoreError(f"{self.store.path}: holds no images; make it with them: {remake} --overwrite")
         self.image_path = _folder(self.sources.images.url)
         self.annotation_path = self.sources.annotations.url
         self.compact = compact

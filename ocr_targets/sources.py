@@ -10,7 +10,7 @@ own storage options.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,9 +56,14 @@ class Sources:
             "annotations_sha256": annotations_digest,
         }
 
-    def precompute(self, out: object) -> str:
-        """The command that brings the store at ``out`` up to date with these sources."""
-        return f"ocr-targets precompute --images {self.images} --annotations {self.annotations} --out {out}"
+    def precompute(self, store: TargetStore, **changes: Any) -> str:
+        """The command that brings ``store`` up to date with these sources, with the options it was
+        made with (a rerun with others is refused) and ``changes`` to its settings."""
+        options = replace(store.settings, **changes).options(*changes)
+        return " ".join(
+            ["ocr-targets precompute", "--images", str(self.images), "--annotations", str(self.annotations)]
+            + ["--out", str(store.path), *options]
+        )
 
     def annotations_digest(self) -> str | None:
         """The SHA-256 of the annotation file as it is now; None if it cannot be read (the full

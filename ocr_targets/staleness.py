@@ -25,7 +25,7 @@ def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
     too: the images are stat'ed and only those whose size or mtime changed are read, and no
     word is parsed or hashed. Otherwise every entry's content hash is taken anew."""
     sources = _recorded_sources(store) if dataset is None else dataset.sources
-    fix = f"bring it up to date with: {sources.precompute(store.path)}"
+    fix = f"bring it up to date with: {sources.precompute(store)}"
     if dataset is not None:
         _check_geometry(store, dataset, fix)
     recorded = store.attrs["sources"].get("annotations_sha256")

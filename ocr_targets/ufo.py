@@ -51,7 +51,8 @@ def _unpickle_annotation(name: str, points: np.ndarray, lengths: list[int], igno
     return ImageAnnotation(name, polygons, ignore)
 
 
-UFO_SHAPE = '{"images": {name: {"words": {id: {"points": [[x, y], ...]}}}}}'
+UFO_WORDS = '{id: {"points": [[x, y], ...]}}'  # an image's "words"
+UFO_SHAPE = '{"images": {name: {"words": ' + UFO_WORDS + "}}}"
 
 
 def read_ufo(path: str | Path | Location) -> dict[str, dict]:
@@ -134,7 +135,7 @@ def parse_entry(name: str, entry: object) -> ImageAnnotation:
         raise AnnotationError(name, "entry is not an object")
     words = entry.get("words") or {}
     if not isinstance(words, dict):
-        raise AnnotationError(name, '"words" is not an object')
+        raise AnnotationError(name, '"words" is not an object', f"a {type(words).__name__}; expected {UFO_WORDS}")
     kept, problems = [], []
     for word_id, word in words.items():
         points = word.get("points") if isinstance(word, dict) else None

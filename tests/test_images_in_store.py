@@ -68,8 +68,10 @@ def test_a_compact_batch_expanded_is_the_drop_in_batch_bit_for_bit(store_with_im
 
 
 def test_a_store_without_images_says_how_to_get_them(made_store):
-    with pytest.raises(StoreError, match="holds no images; make it with .*--with-images --overwrite"):
-        StoreDataset(made_store[2])
+    images, annotations, out = made_store
+    remake = f"ocr-targets precompute --images {images} --annotations {annotations} --out {out} --with-images --block 4"
+    with pytest.raises(StoreError, match=f"holds no images; make it with them: {remake} --overwrite$"):
+        StoreDataset(out)
 
 
 def test_verify_info_and_show_know_the_images(store_with_images, capsys, tmp_path):

@@ -58,3 +58,15 @@ def test_a_stacks_options_enter_the_digest_only_where_given():
     assert len(digests) == 3
     recorded = dataclasses.replace(paddle, stack_options={"min_text_size": 4}).to_dict()
     assert StoreSettings.from_dict(recorded).stack_options == {"min_text_size": 4}
+
+
+def test_the_options_that_make_a_store_are_those_that_differ_from_a_plain_runs():
+    assert StoreSettings().options() == []
+    assert StoreSettings(**OTHER).options() == [
+        "--size", "512", "--shrink-ratio", "0.5", "--pad", "top-left", "--thresh-dtype", "uint8", "--with-images",
+        "--block", "8",
+    ]  # fmt: skip
+    assert StoreSettings().options("size", "pad") == ["--size", "640", "--pad", "center"]
+    assert StoreSettings(stack="doctr", size=1024).options() == ["--stack", "doctr", "--size", "1024"]
+    paddle = StoreSettings(stack="paddleocr", pad="none", size=960, stack_options={"min_text_size": 8})
+    assert paddle.options() == ["--paddle-config", "<the config it was made from>"]  # its size is the config's

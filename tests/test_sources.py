@@ -1,9 +1,12 @@
 """Where a dataset's sources are: one place (ocr_targets.sources) for the job, verify, the
 staleness check and both datasets."""
 
+import shlex
+
 from ocr_targets.dataset import StoreDataset, UFODataset
 from ocr_targets.sources import Sources
 from ocr_targets.store import open_store
+from precompute.cli import main
 
 
 def test_the_recorded_sources_are_reached_with_the_stores_storage_options(made_store):
@@ -22,9 +25,20 @@ def test_a_datasets_sources_given_as_urls_stay_urls(made_store):
     dataset = UFODataset(f"file://{images}", f"file://{annotations}")
     assert dataset.annotations_path == f"file://{annotations}"  # not the Path "file:/..."
     assert dataset.filenames == open_store(out).filenames
-    assert dataset.sources.precompute(out) == (
-        f"ocr-targets precompute --images file://{images} --annotations file://{annotations} --out {out}"
+    assert dataset.sources.precompute(open_store(out)) == (
+        f"ocr-targets precompute --images file://{images} --annotations file://{annotations} --out {out} --block 4"
     )
+
+
+def test_the_command_that_updates_a_store_repeats_its_options_and_is_accepted_as_printed(store_with_images, capsys):
+    """A rerun with other settings is refused, so the fix a check prints carries the store's own."""
+    images, annotations, out = store_with_images
+    store = open_store(out)
+    command = Sources.recorded(store).precompute(store)
+    assert command.endswith(f"--out {out} --with-images")
+    assert Sources.recorded(store).precompute(store, size=320).endswith("--size 320 --with-images")
+    assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
+    assert "12 images: 0 computed, 12 reused" in capsys.readouterr().out
 
 
 def test_a_store_datasets_sources_are_the_recorded_ones_unless_given(store_with_images):

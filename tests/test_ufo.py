@@ -98,3 +98,9 @@ def test_malformed_ufo_files_raise_only_annotation_errors_that_say_what(content)
                 assert len(annotation.ignore) == len(annotation.polygons)
         except AnnotationError as error:
             assert str(error) and len(str(error)) < 2000
+
+
+def test_words_of_another_shape_say_the_shape_expected():
+    with pytest.raises(AnnotationError) as error:
+        parse_entry("img.jpg", {"words": [{"points": [[1, 2], [3, 4], [5, 6]]}]})
+    assert str(error.value) == 'img.jpg: "words" is not an object (a list; expected {id: {"points": [[x, y], ...]}})'
