@@ -32,6 +32,7 @@ class Check:
     problems: list[str] = field(default_factory=list)
     differences: dict[str, float] = field(default_factory=dict)  # largest absolute difference per map
     stale: bool = False
+    not_done: bool = False  # never computed: its image failed, or a run was interrupted before it
     unrecomputable: InputError | None = None  # why the entry could not be recomputed
 
     @property
@@ -48,6 +49,7 @@ class Report:
     missing: list[str]  # in the annotations, not in the store
     extra: list[str]  # in the store, not in the annotations
     seed: int | None
+    update: str  # the command that brings the store up to date with its sources
 
     @property
     def ok(self) -> bool:
@@ -81,12 +83,15 @@ class Report:
         if stale:
             lines.append(
                 f"{stale} stale entries: their image or words changed since precompute (even where the maps still "
-                "match); rerun `ocr-targets precompute` with the same --images, --annotations and --out to update them"
+                f"match); update them with: {self.update}"
             )
         sample = f" (random sample, seed {self.seed})" if self.seed is not None else ""
+        not_done = sum(check.not_done for check in self.checks)
+        never = f", {not_done} never computed" if not_done else ""
         lines.append(
             f"{len(self.checks)} entries checked{sample}: {len(self.checks) - len(bad)} match, {len(bad)} do not "
-            f"({stale} stale), {len(self.missing)} missing, {len(self.extra)} extra: " + ("OK" if self.ok else "FAILED")
+            f"({stale} stale{never}), {len(self.missing)} missing, {len(self.extra)} extra: "
+            + ("OK" if self.ok else "FAILED")
         )
         return lines
 
@@ -122,7 +127,8 @@ def verify(
         bar.update(1)
     bar.close()
     recorded = store.attrs["sources"]["images"]
-    return Report(store.path, images, recorded, sorted(checks, key=lambda check: check.index), missing, extra, seed)
+    checks.sort(key=lambda check: check.index)
+    return Report(store.path, images, recorded, checks, missing, extra, seed, sources.precompute(store))
 
 
 def check_entry(store: TargetStore, index: int, images: Location, raw_entry: object) -> Check:
@@ -132,6 +138,7 @@ def check_entry(store: TargetStore, index: int, images: Location, raw_entry: obj
         _check_entry(check, store, images, raw_entry)
     except NotDone as error:
         if error.holder is None:
+            check.not_done = True
             check.problems.append("not computed (failed or interrupted precompute)")
         else:
             check.problems.append(
@@ -174,22 +181,22 @@ def _check_entry(check: Check, store: TargetStore, images: Location, raw_entry: 
         check.differences[map_name] = float(np.abs(stored.astype(np.float64) - computed).max())
     tolerance = dict.fromkeys(arrays.FLOAT_MAPS, store.attrs["thresh_tolerance"])  # as --thresh-dtype stores them
     differing = [m for m in MAPS if check.differences[m] > tolerance.get(m, 0.0)]
-    if differing:
-        check.problems.append("differs: " + ", ".join(differing))
     letterbox = sample.letterbox
     if entry.original_size != letterbox.original_size or not np.array_equal(entry.matrix, letterbox.matrix):
-        check.problems.append("differs: original size or matrix")
+        differing.append("original size or matrix")
     if not np.array_equal(entry.inverse_matrix, letterbox.inverse_matrix):
-        check.problems.append("differs: inverse matrix")
+        differing.append("inverse matrix")
     _, stored_digest = store.image_file(index)
     if not check.stale and stored_digest != digest:
-        check.problems.append("differs: image file digest")
+        differing.append("image file digest")
     if not _same_polygons(entry.shrunk_polygons, expected.shrunk_polygons):
-        check.problems.append("differs: shrunk polygons")
+        differing.append("shrunk polygons")
     if not _same_polygons(entry.words, sample.polygons) or entry.ignore != sample.ignore:
-        check.problems.append("differs: words")
+        differing.append("words")
     if entry.image is not None and not np.array_equal(entry.image, letterbox.image(sample.image)):
-        check.problems.append("differs: image")
+        differing.append("image")
+    if differing:
+        check.problems.append("differs: " + ", ".join(differing))
 
 
 def _same_polygons(stored: list[np.ndarray], expected: list[np.ndarray]) -> bool:

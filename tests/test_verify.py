@@ -78,6 +78,7 @@ def test_deleted_done_flags_read_as_not_computed(made_store, capsys):
     (out / "done" / "c" / "0").unlink()
     status, output = verify(capsys, out)
     assert status == 1 and "not computed" in verdict(output, "icdar2015_img_1.jpg")
+    assert "12 entries checked: 0 match, 12 do not (0 stale, 12 never computed), 0 missing, 0 extra" in output
 
 
 def test_edited_image_and_annotation_are_stale(made_store, capsys):
@@ -92,6 +93,8 @@ def test_edited_image_and_annotation_are_stale(made_store, capsys):
     assert status == 1
     for name in ("icdar2015_img_7.jpg", "wildreceipt_2.jpeg"):
         assert "stale: the image or its words changed" in verdict(output, name)
+    assert verdict(output, "wildreceipt_2.jpeg").count("differs:") == 1  # what differs, told in one list
+    assert verdict(output, "wildreceipt_2.jpeg").endswith(", words")
     assert "(2 stale)" in output
 
 
@@ -210,7 +213,7 @@ def test_verify_pointed_at_other_images_says_so_once(made_store, capsys, tmp_pat
 
 
 def test_swapped_images_are_stale_and_verify_says_to_rerun_precompute(made_store, capsys):
-    images, _, out = made_store
+    images, annotations, out = made_store
     first, second = images / "icdar2015_img_2.jpg", images / "icdar2015_img_5.jpg"
     data = first.read_bytes()
     first.write_bytes(second.read_bytes())
@@ -219,7 +222,8 @@ def test_swapped_images_are_stale_and_verify_says_to_rerun_precompute(made_store
     assert status == 1
     assert (
         "2 stale entries: their image or words changed since precompute (even where the maps still match); "
-        "rerun `ocr-targets precompute` with the same --images, --annotations and --out to update them" in output
+        f"update them with: ocr-targets precompute --images {images} --annotations {annotations} --out {out} "
+        "--block 4\n" in output
     )
 
 
