@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--pad",
         choices=(*PAD_MODES, NO_PAD),
         help="where the resized image sits in the square: center (the default, albumentations' PadIfNeeded "
-        f"as the baseline's config uses it) or top-left (its later configuration); {NO_PAD} for --stack {PADDLE} "
+        f"as the baseline's config uses it) or top-left (PadIfNeeded's position top_left, which later commits of "
+        f"the baseline's config use); {NO_PAD} for --stack {PADDLE} "
         "(its Resize stretches the image to the square), its default",
     )
     precompute.add_argument(
