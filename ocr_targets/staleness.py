@@ -25,9 +25,9 @@ def check_store(store: TargetStore, dataset: UFODataset | None = None) -> None:
     too: the images are stat'ed and only those whose size or mtime changed are read, and no
     word is parsed or hashed. Otherwise every entry's content hash is taken anew."""
     sources = _recorded_sources(store) if dataset is None else dataset.sources
-    fix = f"bring it up to date with: {sources.precompute(store)}"
     if dataset is not None:
-        _check_geometry(store, dataset, fix)
+        _check_geometry(store, dataset, sources)
+    fix = f"bring it up to date with: {sources.precompute(store)}"
     recorded = store.attrs["sources"].get("annotations_sha256")
     if (
         recorded is not None
@@ -57,16 +57,16 @@ def _recorded_sources(store: TargetStore) -> Sources:
     return sources
 
 
-def _check_geometry(store: TargetStore, dataset: UFODataset, fix: str) -> None:
+def _check_geometry(store: TargetStore, dataset: UFODataset, sources: Sources) -> None:
     if store.pad != dataset.pad:
         raise StoreError(
             f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "
-            f"{fix} --pad {dataset.pad} --overwrite"
+            f"remake it with: {sources.precompute(store, pad=dataset.pad)} --overwrite"
         )
     if store.size != dataset.size:
         raise StoreError(
             f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "
-            f"{fix} --size {dataset.size} --overwrite"
+            f"remake it with: {sources.precompute(store, size=dataset.size)} --overwrite"
         )
 
 

@@ -123,9 +123,9 @@ def test_changed_words_or_order_or_parameters_are_caught(made_store):
     annotations.write_text(json.dumps(json.loads((out.parent / "annotations.json").read_text())))
     with pytest.raises(StoreError, match="the collate asks for"):
         StoreCollate(out, UFODataset(images, out.parent / "annotations.json"), shrink_ratio=0.5)
-    with pytest.raises(StoreError, match="made at size 640, the dataset uses 512"):
+    with pytest.raises(StoreError, match=r"uses 512; remake it with: .* --size 512 --block 4 --overwrite$"):
         StoreCollate(out, UFODataset(images, out.parent / "annotations.json", size=512))
-    with pytest.raises(StoreError, match="made with --pad center, the dataset pads top-left; .* --pad top-left"):
+    with pytest.raises(StoreError, match="pads top-left; remake it with: .* --pad top-left --block 4 --overwrite$"):
         StoreCollate(out, UFODataset(images, out.parent / "annotations.json", pad="top-left"))
 
 
