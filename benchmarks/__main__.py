@@ -147,7 +147,11 @@ def bench_job(images: int) -> None:
         def small_command(jobs: int) -> Callable:  # a fresh process each, as a user runs it
             command = [sys.executable, "-m", "precompute", "precompute", "--images", str(folder), "--annotations",
                        str(small), "--jobs", str(jobs), "--quiet"]  # fmt: skip
-            return lambda: subprocess.run([*command, "--out", f"{scratch}/{next(stores)}.zarr"], check=True)
+
+            def into_a_new_store() -> None:
+                subprocess.run([*command, "--out", f"{scratch}/{next(stores)}.zarr"], check=True, capture_output=True)
+
+            return into_a_new_store
 
         cold = best_interleaved({jobs: small_command(jobs) for jobs in (1, 2)}, passes=3)
         print(
