@@ -144,16 +144,9 @@ def bench_job(images: int) -> None:
         few = best_interleaved({jobs: small_job(jobs) for jobs in (1, 2)}, passes=3)
         print(f"on {SMALL_JOB} images: --jobs 2 runs {few[1] / few[2]:.2f}x as fast as --jobs 1")
 
-        def small_command(jobs: int) -> Callable:  # a fresh process each, as a user runs it
-            command = [sys.executable, "-m", "precompute", "precompute", "--images", str(folder), "--annotations",
-                       str(small), "--jobs", str(jobs), "--quiet"]  # fmt: skip
-
-            def into_a_new_store() -> None:
-                subprocess.run([*command, "--out", f"{scratch}/{next(stores)}.zarr"], check=True, capture_output=True)
-
-            return into_a_new_store
-
-        cold = best_interleaved({jobs: small_command(jobs) for jobs in (1, 2)}, passes=3)
+        arguments = ["--images", str(folder), "--annotations", str(small), "--jobs"]
+        commands = {jobs: precompute_command(Path(scratch), *arguments, str(jobs)) for jobs in (1, 2)}
+        cold = best_interleaved(commands, passes=3)  # a fresh process each, as a user runs it
         print(
             f"on {SMALL_JOB} images as a command (a fresh process each, start-up included): --jobs 2 runs "
             f"{cold[1] / cold[2]:.2f}x as fast as --jobs 1 ({cold[2]:.2f} s against {cold[1]:.2f})"
@@ -184,20 +177,26 @@ def bench_job(images: int) -> None:
             f"{start:.2f} s, of which --help alone {help_only:.2f} s", "<= 0.8 s (--help <= 0.25 s)")  # fmt: skip
 
 
-def start_up(scratch: Path) -> tuple[float, float]:
-    """Wall time of the command on the bundled sample into a new store, and of ``--help``: best of 3."""
-    command = [sys.executable, "-m", "precompute"]
-    stores = iter(range(100))
+def precompute_command(scratch: Path, *arguments: str) -> Callable[[], None]:
+    """``ocr-targets precompute ARGUMENTS`` in a process of its own, into a new store in ``scratch``
+    at each call: the command as a user runs it, start-up included."""
+    command = [sys.executable, "-m", "precompute", "precompute", *arguments, "--quiet"]
 
     def into_a_new_store() -> None:
-        out = scratch / f"start-{next(stores)}.zarr"
-        arguments = ["--images", str(DATA / "images"), "--annotations", str(DATA / "annotations.json"), "--quiet"]
-        subprocess.run([*command, *arguments, "--out", str(out)], check=True, capture_output=True)
+        out = Path(tempfile.mkdtemp(dir=scratch)) / "store.zarr"
+        subprocess.run([*command, "--out", str(out)], check=True, capture_output=True)
 
+    return into_a_new_store
+
+
+def start_up(scratch: Path) -> tuple[float, float]:
+    """Wall time of the command on the bundled sample into a new store, and of ``--help``: best of 3."""
+    sample = ["--images", str(DATA / "images"), "--annotations", str(DATA / "annotations.json")]
+    help_only = [sys.executable, "-m", "precompute", "--help"]
     timings = best_interleaved(
         {
-            "precompute": into_a_new_store,
-            "help": lambda: subprocess.run([*command, "--help"], check=True, capture_output=True),
+            "precompute": precompute_command(scratch, *sample),
+            "help": lambda: subprocess.run(help_only, check=True, capture_output=True),
         },
         passes=3,
     )
