@@ -228,10 +228,10 @@ class StoreCollate(_Collate):
         if epoch.cause == Cause.SIZE and height != width:
             fix = f"its image is {height}x{width}, not square: give the collate the validation transform's items"
         elif epoch.cause == Cause.SIZE:
-            fix = f"remake the store at the dataset's size: {self._remake(size=height)} --overwrite"
+            fix = f"remake the store at the dataset's size: {self._remake(size=height)}"
         elif epoch.cause == Cause.PADDING:
             other = next(pad for pad in PAD_MODES if pad != self.store.pad)
-            fix = f"the store pads {self.store.pad}; for the other: {self._remake(pad=other)} --overwrite"
+            fix = f"the store pads {self.store.pad}; for the other: {self._remake(pad=other)}"
         else:
             fix = f"`ocr-targets verify {self.store.path}` names the stale entries; {self._remake()} updates them"
         return (

@@ -110,7 +110,7 @@ class StoreDataset(torch.utils.data.Dataset):
         self.sources = Sources.recorded(self.store, image_path, annotation_path)
         if not self.store.has_images:
             remake = self.sources.precompute(self.store, with_images=True)
-            raise StoreError(f"{self.store.path}: holds no images; make it with them: {remake} --overwrite")
+            raise StoreError(f"{self.store.path}: holds no images; make it with them: {remake}")
         self.image_path = _folder(self.sources.images.url)
         self.annotation_path = self.sources.annotations.url
         self.compact = compact

@@ -58,11 +58,12 @@ class Sources:
 
     def precompute(self, store: TargetStore, **changes: Any) -> str:
         """The command that brings ``store`` up to date with these sources, with the options it was
-        made with (a rerun with others is refused) and ``changes`` to its settings."""
+        made with (a rerun with others is refused), or with ``changes`` to its settings, which
+        remake it whole (``--overwrite``)."""
         options = replace(store.settings, **changes).options(*changes)
         return " ".join(
             ["ocr-targets precompute", "--images", str(self.images), "--annotations", str(self.annotations)]
-            + ["--out", str(store.path), *options]
+            + ["--out", str(store.path), *options, *(["--overwrite"] if changes else [])]
         )
 
     def annotations_digest(self) -> str | None:

@@ -61,12 +61,12 @@ def _check_geometry(store: TargetStore, dataset: UFODataset, sources: Sources) -
     if store.pad != dataset.pad:
         raise StoreError(
             f"{store.path}: made with --pad {store.pad}, the dataset pads {dataset.pad}; "
-            f"remake it with: {sources.precompute(store, pad=dataset.pad)} --overwrite"
+            f"remake it with: {sources.precompute(store, pad=dataset.pad)}"
         )
     if store.size != dataset.size:
         raise StoreError(
             f"{store.path}: made at size {store.size}, the dataset uses {dataset.size}; "
-            f"remake it with: {sources.precompute(store, size=dataset.size)} --overwrite"
+            f"remake it with: {sources.precompute(store, size=dataset.size)}"
         )
 
 

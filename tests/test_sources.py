@@ -36,7 +36,7 @@ def test_the_command_that_updates_a_store_repeats_its_options_and_is_accepted_as
     store = open_store(out)
     command = Sources.recorded(store).precompute(store)
     assert command.endswith(f"--out {out} --with-images")
-    assert Sources.recorded(store).precompute(store, size=320).endswith("--size 320 --with-images")
+    assert Sources.recorded(store).precompute(store, size=320).endswith("--size 320 --with-images --overwrite")
     assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
     assert "12 images: 0 computed, 12 reused" in capsys.readouterr().out
 

@@ -86,17 +86,15 @@ class StoreSettings:
         differ from a plain run's defaults (a rerun into the store must repeat them, or is refused),
         and the ``spelled`` ones (``size``, ``pad``) at their default too, where a fix changes them.
         A PaddleOCR config's values are the config's, whose file the store does not record."""
-        row, plain, options = stack(self.stack), TargetConfig(), []
-        if self.stack_options:
-            options += ["--paddle-config", "<the config it was made from>"]
-        elif self.stack != BASELINE:
-            options += ["--stack", self.stack]
-        if not self.stack_options:
+        if self.stack_options:  # the config gives the size and DB parameters too
+            options = ["--paddle-config", "<the config it was made from>"]
+        else:
+            options = [] if self.stack == BASELINE else ["--stack", self.stack]
             options += ["--size", str(self.size)] if self.size != DEFAULT_SIZE or "size" in spelled else []
             for name, value in self.config.to_dict().items():
-                if value != getattr(plain, name):
+                if value != getattr(TargetConfig(), name):
                     options += ["--" + name.replace("_", "-"), str(value)]
-        options += ["--pad", self.pad] if self.pad != row.pads[0] or "pad" in spelled else []
+        options += ["--pad", self.pad] if self.pad != stack(self.stack).pads[0] or "pad" in spelled else []
         options += [] if self.thresh_dtype == THRESH_DTYPES[0] else ["--thresh-dtype", self.thresh_dtype]
         options += ["--with-images"] if self.with_images else []
         options += [] if self.block == DEFAULT_BLOCK else ["--block", str(self.block)]
