@@ -70,11 +70,14 @@ def shrink_distance(polygon: np.ndarray, shrink_ratio: float) -> float | None:
 
 def shrink_and_dilate(polygon: np.ndarray, distance: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The paths of the Clipper round-join offsets of a closed polygon by ``-distance`` and ``+distance``."""
+    return clipper_offset(polygon, -distance), clipper_offset(polygon, distance)
+
+
+def clipper_offset(polygon: np.ndarray, delta: float) -> list[np.ndarray]:
+    """The paths of pyclipper's round-join offset of a closed (N, 2) int32 polygon by ``delta``."""
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    shrunk = [_as_array(path) for path in offset.Execute(-distance)]
-    dilated = [_as_array(path) for path in offset.Execute(distance)]
-    return shrunk, dilated
+    return [_as_array(path) for path in offset.Execute(delta)]
 
 
 def _as_array(path: list[list[int]]) -> np.ndarray:

@@ -11,7 +11,8 @@ import numpy.typing as npt
 
 from .border import draw_borders
 from .config import TargetConfig
-from .geometry import EPS, as_polygons, shrink_and_dilate, shrink_distance
+from .dilation import dilate
+from .geometry import EPS, as_polygons, clipper_offset, shrink_and_dilate, shrink_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +45,8 @@ def reference_targets(
     canvas = _Canvas(_check_shape(shape))
     thresh_map = np.zeros(canvas.shape, dtype=np.float32)
     for polygon, ignored, distance in _words(polygons, ignore, config, canvas):
-        dilated = canvas.add(polygon, distance, ignored)
+        shrunk, dilated = shrink_and_dilate(polygon, distance)
+        canvas.add(polygon, shrunk, dilated, ignored)
         for path in dilated:
             _draw_border_reference(thresh_map, polygon, path, distance)
     thresh_map = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
@@ -59,24 +61,26 @@ def compute_targets(
 ) -> Targets:
     """The fast path: the same maps as :func:`reference_targets`, bit for bit.
 
-    The polygon offsets and fills are the reference's; the threshold map, where the
-    reference spends nearly all its time, is drawn for all words at once by the
-    compiled kernel in :mod:`ocr_targets.border`.
+    The shrunk paths and the fills are the reference's; the dilated paths come from
+    :mod:`ocr_targets.dilation` (compiled for most words, all words in one call); the
+    threshold map, where the reference spends nearly all its time, is drawn for all
+    words at once by the compiled kernel in :mod:`ocr_targets.border`.
     """
     canvas = _Canvas(_check_shape(shape))
     height, width = canvas.shape
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
     thresh_map = np.full(canvas.shape, offset)  # the scaled zero
-    words, distances, boxes = [], [], []
-    for polygon, ignored, distance in _words(polygons, ignore, config, canvas):
-        dilated = canvas.add(polygon, distance, ignored)
+    drawn = list(_words(polygons, ignore, config, canvas))
+    words = [polygon for polygon, _, _ in drawn]
+    distances = [distance for _, _, distance in drawn]
+    boxes = []
+    for k, ((polygon, ignored, distance), dilated) in enumerate(zip(drawn, dilate(words, distances), strict=True)):
+        canvas.add(polygon, clipper_offset(polygon, -distance), dilated, ignored)
         for path in dilated:
             x, y, w, h = cv2.boundingRect(path)
             x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w) - 1, min(height, y + h) - 1
             if x0 <= x1 and y0 <= y1:
-                boxes.append((len(words), x0, y0, x1, y1))
-        words.append(polygon)
-        distances.append(distance)
+                boxes.append((k, x0, y0, x1, y1))
     if boxes:
         starts = np.cumsum([0] + [len(polygon) for polygon in words])
         vertices = np.concatenate(words).astype(np.float64)
@@ -124,9 +128,8 @@ class _Canvas:
         self.thresh_mask = np.zeros(shape, dtype=np.uint8)
         self.shrunk_polygons: list[np.ndarray] = []
 
-    def add(self, polygon: np.ndarray, distance: float, ignored: bool) -> list[np.ndarray]:
-        """Shrink the word by ``distance`` into the probability map; return its dilated paths."""
-        shrunk, dilated = shrink_and_dilate(polygon, distance)
+    def add(self, polygon: np.ndarray, shrunk: list[np.ndarray], dilated: list[np.ndarray], ignored: bool) -> None:
+        """Draw a word from its shrunk and dilated paths."""
         for path in shrunk:
             cv2.fillPoly(self.prob_map, [path], 1.0)
         if ignored or not shrunk:
@@ -134,7 +137,6 @@ class _Canvas:
         if not ignored and dilated:
             cv2.fillPoly(self.thresh_mask, dilated, 1)
         self.shrunk_polygons.extend(shrunk)
-        return dilated
 
     def mask_out(self, polygon: np.ndarray) -> None:
         """A word the model is not to be scored on: ignored, or too small to shrink or draw."""
