@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from .geometry import clipper_offset
+from .geometry import clipper_offsets
 
 _TWO_PI = 2 * math.pi
 _ARC_TOLERANCE = 0.25  # pyclipper's default, as PyclipperOffset() is made
@@ -43,12 +43,11 @@ def dilate(polygons: Sequence[np.ndarray], distances: Sequence[float]) -> list[l
     np.cumsum([len(polygon) for polygon in polygons], out=starts[1:])
     vertices = np.concatenate(polygons).astype(np.int64)
     points, bounds, certified = _dilate(vertices, starts, np.asarray(distances, dtype=np.float64))
-    paths = []
-    for k, (polygon, distance, ok) in enumerate(zip(polygons, distances, certified.tolist(), strict=True)):
-        if not ok:
-            paths.append(clipper_offset(polygon, distance))
-        else:  # an empty path is a word of fewer than 3 distinct points, which Clipper drops
-            paths.append([points[bounds[k] : bounds[k + 1]]] if bounds[k + 1] > bounds[k] else [])
+    bounds = bounds.tolist()  # an empty path is a word of fewer than 3 distinct points, which Clipper drops
+    paths = [[points[bounds[k] : bounds[k + 1]]] if bounds[k + 1] > bounds[k] else [] for k in range(len(polygons))]
+    left = np.flatnonzero(~certified).tolist()
+    for k, offset in zip(left, clipper_offsets([polygons[k] for k in left], [distances[k] for k in left]), strict=True):
+        paths[k] = offset
     return paths
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import NamedTuple
 
 import cv2
@@ -75,14 +75,30 @@ def shrink_and_dilate(polygon: np.ndarray, distance: float) -> tuple[list[np.nda
 
 def clipper_offset(polygon: np.ndarray, delta: float) -> list[np.ndarray]:
     """The paths of pyclipper's round-join offset of a closed (N, 2) int32 polygon by ``delta``."""
+    return clipper_offsets([polygon], [delta])[0]
+
+
+def clipper_offsets(polygons: Sequence[np.ndarray], deltas: Sequence[float]) -> list[list[np.ndarray]]:
+    """:func:`clipper_offset` of each polygon by its delta. One offsetter, and one conversion of
+    all the paths' points to an array: per word, Clipper's own work is then most of the cost."""
     offset = pyclipper.PyclipperOffset()
-    offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return [_as_array(path) for path in offset.Execute(delta)]
-
-
-def _as_array(path: list[list[int]]) -> np.ndarray:
-    """A Clipper path as (K, 2) int32 (``np.fromiter`` is the quickest way from nested lists)."""
-    return np.fromiter(chain.from_iterable(path), dtype=np.int32, count=2 * len(path)).reshape(-1, 2)
+    results = []
+    for polygon, delta in zip(polygons, deltas, strict=True):
+        offset.Clear()
+        offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+        results.append(offset.Execute(delta))
+    lengths = [len(path) for paths in results for path in paths]
+    points = chain.from_iterable(chain.from_iterable(chain.from_iterable(results)))
+    flat = np.fromiter(points, dtype=np.int32, count=2 * sum(lengths)).reshape(-1, 2)
+    ends = accumulate(lengths)
+    start, paths = 0, []
+    for result in results:
+        paths.append([])
+        for _ in result:
+            end = next(ends)
+            paths[-1].append(flat[start:end])
+            start = end
+    return paths
 
 
 # How far (pixels) a word may stick out of a frame and still count as drawn on it (rule 5).

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from .border import draw_borders
 from .config import TargetConfig
 from .dilation import dilate
-from .geometry import EPS, as_polygons, clipper_offset, shrink_and_dilate, shrink_distance
+from .geometry import EPS, as_polygons, clipper_offsets, shrink_and_dilate, shrink_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,26 +67,35 @@ def compute_targets(
     words at once by the compiled kernel in :mod:`ocr_targets.border`.
     """
     canvas = _Canvas(_check_shape(shape))
-    height, width = canvas.shape
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
     thresh_map = np.full(canvas.shape, offset)  # the scaled zero
     drawn = list(_words(polygons, ignore, config, canvas))
     words = [polygon for polygon, _, _ in drawn]
     distances = [distance for _, _, distance in drawn]
-    boxes = []
-    for k, ((polygon, ignored, distance), dilated) in enumerate(zip(drawn, dilate(words, distances), strict=True)):
-        canvas.add(polygon, clipper_offset(polygon, -distance), dilated, ignored)
-        for path in dilated:
-            x, y, w, h = cv2.boundingRect(path)
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w) - 1, min(height, y + h) - 1
-            if x0 <= x1 and y0 <= y1:
-                boxes.append((k, x0, y0, x1, y1))
-    if boxes:
+    shrunk, dilations = clipper_offsets(words, [-distance for distance in distances]), dilate(words, distances)
+    for (polygon, ignored, _), inner, outer in zip(drawn, shrunk, dilations, strict=True):
+        canvas.add(polygon, inner, outer, ignored)
+    boxes = _boxes(dilations, canvas.shape)
+    if len(boxes):
         starts = np.cumsum([0] + [len(polygon) for polygon in words])
         vertices = np.concatenate(words).astype(np.float64)
-        boxes = np.array(boxes, dtype=np.int64)
         draw_borders(thresh_map, vertices, starts, np.array(distances), boxes, scale, offset)
     return canvas.targets(thresh_map)
+
+
+def _boxes(dilations: list[list[np.ndarray]], shape: tuple[int, int]) -> np.ndarray:
+    """(B, 5) int64: word, x0, y0, x1, y1 of each dilated path's box cut to the map (inclusive),
+    for the paths whose box meets the map; the reference draws each path over the same box."""
+    paths = [(word, path) for word, dilated in enumerate(dilations) for path in dilated]
+    if not paths:
+        return np.zeros((0, 5), dtype=np.int64)
+    points = np.concatenate([path for _, path in paths])
+    starts = np.cumsum([0] + [len(path) for _, path in paths[:-1]])
+    height, width = shape
+    low = np.maximum(np.minimum.reduceat(points, starts), 0)
+    high = np.minimum(np.maximum.reduceat(points, starts), [width - 1, height - 1])
+    boxes = np.column_stack([[word for word, _ in paths], low, high]).astype(np.int64)
+    return boxes[(low <= high).all(axis=1)]
 
 
 def load_compiled() -> None:
