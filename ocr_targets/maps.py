@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from .border import draw_borders
 from .config import TargetConfig
-from .dilation import dilate
 from .geometry import EPS, as_polygons, clipper_offsets, shrink_and_dilate, shrink_distance
+from .offsets import dilate, shrink_distances
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +44,7 @@ def reference_targets(
     """
     canvas = _Canvas(_check_shape(shape))
     thresh_map = np.zeros(canvas.shape, dtype=np.float32)
-    for polygon, ignored, distance in _words(polygons, ignore, config, canvas):
+    for polygon, ignored, distance in _words(polygons, ignore, config, canvas, _each_distance):
         shrunk, dilated = shrink_and_dilate(polygon, distance)
         canvas.add(polygon, shrunk, dilated, ignored)
         for path in dilated:
@@ -62,14 +62,14 @@ def compute_targets(
     """The fast path: the same maps as :func:`reference_targets`, bit for bit.
 
     The shrunk paths and the fills are the reference's; the dilated paths come from
-    :mod:`ocr_targets.dilation` (compiled for most words, all words in one call); the
+    :mod:`ocr_targets.offsets` (compiled for most words, all words in one call); the
     threshold map, where the reference spends nearly all its time, is drawn for all
     words at once by the compiled kernel in :mod:`ocr_targets.border`.
     """
     canvas = _Canvas(_check_shape(shape))
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
     thresh_map = np.full(canvas.shape, offset)  # the scaled zero
-    drawn = list(_words(polygons, ignore, config, canvas))
+    drawn = _words(polygons, ignore, config, canvas, shrink_distances)
     words = [polygon for polygon, _, _ in drawn]
     distances = [distance for _, _, distance in drawn]
     shrunk, dilations = clipper_offsets(words, [-distance for distance in distances]), dilate(words, distances)
@@ -105,8 +105,14 @@ def load_compiled() -> None:
     compute_targets((8, 8), [[[1, 1], [6, 1], [6, 6], [1, 6]]])
 
 
-def _words(polygons: Sequence[npt.ArrayLike], ignore: Sequence[bool] | None, config: TargetConfig, canvas: _Canvas):
-    """(polygon, ignored, D) for every polygon the baseline collate draws.
+def _words(
+    polygons: Sequence[npt.ArrayLike],
+    ignore: Sequence[bool] | None,
+    config: TargetConfig,
+    canvas: _Canvas,
+    measure: Callable[[list[np.ndarray], float], list[float | None]],
+) -> list[tuple[np.ndarray, bool, float]]:
+    """(polygon, ignored, D) for every polygon the baseline collate draws, ``measure`` giving D.
 
     It skips a polygon of fewer than 3 array elements, and one whose area, perimeter or
     offset ``D`` is not positive (a line, a point, a Z-ordered quad whose halves cancel):
@@ -116,14 +122,21 @@ def _words(polygons: Sequence[npt.ArrayLike], ignore: Sequence[bool] | None, con
         ignore = [False] * len(polygons)
     if len(ignore) != len(polygons):
         raise ValueError(f"got {len(ignore)} ignore flags for {len(polygons)} polygons")
-    for polygon, ignored in zip(as_polygons(polygons), ignore, strict=True):
-        if polygon.size < 3:
-            continue
-        distance = shrink_distance(polygon, config.shrink_ratio)
+    words = [(polygon, ignored) for polygon, ignored in zip(as_polygons(polygons), ignore, strict=True)]
+    words = [(polygon, ignored) for polygon, ignored in words if polygon.size >= 3]
+    distances = measure([polygon for polygon, _ in words], config.shrink_ratio)
+    drawn = []
+    for (polygon, ignored), distance in zip(words, distances, strict=True):
         if distance is None:
             canvas.mask_out(polygon)
         else:
-            yield polygon, ignored, distance
+            drawn.append((polygon, ignored, distance))
+    return drawn
+
+
+def _each_distance(polygons: list[np.ndarray], shrink_ratio: float) -> list[float | None]:
+    """D of each word, measured as the baseline measures it (OpenCV, word by word)."""
+    return [shrink_distance(polygon, shrink_ratio) for polygon in polygons]
 
 
 class _Canvas:

@@ -1,9 +1,14 @@
-"""The words' dilated paths, Clipper's bit for bit, for most words in one compiled pass.
+"""The fast path's per-word geometry, every word of an image in one compiled pass: the DB offset
+``D`` of each word, and its dilated path, both bit for bit what the reference computes.
 
-The fast path needs each word's dilation by ``+D`` (pyclipper's round-join offset) for the
-threshold mask and the boxes of the threshold kernel. pyclipper costs about 5 us a word
-for it, most of it a call, two conversions and Clipper's clean-up union. Clipper 6.4.2
-(pyclipper's) offsets a closed path in two steps:
+``D = area * (1 - r^2) / (perimeter + eps)`` (:func:`shrink_distances`) takes OpenCV's
+``contourArea`` and ``arcLength`` in their own arithmetic: points as float32, the area summed
+in float64, each edge's length a float32 square root summed in float64.
+
+The dilation by ``+D`` (pyclipper's round-join offset; :func:`dilate`) feeds the threshold mask
+and the boxes of the threshold kernel. pyclipper costs about 5 us a word for it, most of it a
+call, two conversions and Clipper's clean-up union. Clipper 6.4.2 (pyclipper's) offsets a
+closed path in two steps:
 
 1. ``DoOffset``: the path (duplicates dropped, reversed if its area is negative) is walked
    vertex by vertex, each corner drawn as a round join with points rounded half away
@@ -16,8 +21,8 @@ for it, most of it a call, two conversions and Clipper's clean-up union. Clipper
 
 A word that fails any check (a concave corner after rounding, a spike, a sliver thinner
 than the rounding) is left to pyclipper, so every result is Clipper's. About nine words
-in ten of photographed receipts take the compiled path; ``tests/test_dilation.py`` holds
-it against pyclipper on receipts and on random, thin and tiny polygons.
+in ten of photographed receipts take the compiled path; ``tests/test_offsets.py`` holds
+both functions against OpenCV and pyclipper on receipts and on random, thin and tiny polygons.
 """
 
 from __future__ import annotations
@@ -28,10 +33,19 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from .geometry import clipper_offsets
+from .geometry import EPS, clipper_offsets
 
 _TWO_PI = 2 * math.pi
 _ARC_TOLERANCE = 0.25  # pyclipper's default, as PyclipperOffset() is made
+
+
+def shrink_distances(polygons: Sequence[np.ndarray], shrink_ratio: float) -> list[float | None]:
+    """:func:`~ocr_targets.geometry.shrink_distance` of each (N, 2) int32 polygon (N >= 2)."""
+    if not polygons:
+        return []
+    vertices, starts = _packed(polygons)
+    distances = _distances(vertices, starts, 1 - shrink_ratio**2, EPS).tolist()
+    return [distance if distance == distance else None for distance in distances]  # NaN: skipped
 
 
 def dilate(polygons: Sequence[np.ndarray], distances: Sequence[float]) -> list[list[np.ndarray]]:
@@ -39,9 +53,7 @@ def dilate(polygons: Sequence[np.ndarray], distances: Sequence[float]) -> list[l
     ``pyclipper.PyclipperOffset`` gives, as (K, 2) int32 arrays."""
     if not polygons:
         return []
-    starts = np.zeros(len(polygons) + 1, dtype=np.int64)
-    np.cumsum([len(polygon) for polygon in polygons], out=starts[1:])
-    vertices = np.concatenate(polygons).astype(np.int64)
+    vertices, starts = _packed(polygons)
     points, bounds, certified = _dilate(vertices, starts, np.asarray(distances, dtype=np.float64))
     bounds = bounds.tolist()  # an empty path is a word of fewer than 3 distinct points, which Clipper drops
     paths = [[points[bounds[k] : bounds[k + 1]]] if bounds[k + 1] > bounds[k] else [] for k in range(len(polygons))]
@@ -49,6 +61,35 @@ def dilate(polygons: Sequence[np.ndarray], distances: Sequence[float]) -> list[l
     for k, offset in zip(left, clipper_offsets([polygons[k] for k in left], [distances[k] for k in left]), strict=True):
         paths[k] = offset
     return paths
+
+
+def _packed(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All polygons' points as one (V, 2) int64 array, and where each starts (one past the end last)."""
+    starts = np.zeros(len(polygons) + 1, dtype=np.int64)
+    np.cumsum([len(polygon) for polygon in polygons], out=starts[1:])
+    return np.concatenate(polygons).astype(np.int64), starts
+
+
+@numba.njit(cache=True, nogil=True)
+def _distances(vertices, starts, factor, eps):
+    """Each polygon's D, NaN where the baseline skips the word (area or perimeter not positive,
+    or D <= eps); ``factor`` is ``1 - r^2`` as Python computes it."""
+    words = starts.shape[0] - 1
+    distances = np.empty(words)
+    for k in range(words):
+        first, last = starts[k], starts[k + 1] - 1
+        area, perimeter = 0.0, 0.0
+        previous_x, previous_y = np.float32(vertices[last, 0]), np.float32(vertices[last, 1])
+        for i in range(first, last + 1):
+            x, y = np.float32(vertices[i, 0]), np.float32(vertices[i, 1])
+            area += np.float64(previous_x) * y - np.float64(previous_y) * x
+            dx, dy = x - previous_x, y - previous_y
+            perimeter += np.sqrt(dx * dx + dy * dy)
+            previous_x, previous_y = x, y
+        area = abs(area * 0.5)
+        distance = area * factor / (perimeter + eps) if area > 0 and perimeter > 0 else np.nan
+        distances[k] = distance if distance > eps else np.nan
+    return distances
 
 
 @numba.njit(cache=True, nogil=True)

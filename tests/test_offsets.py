@@ -1,4 +1,5 @@
-"""The compiled dilation against pyclipper: every path equal, point for point, in Clipper's order."""
+"""The compiled per-word geometry against what the reference calls: each word's D against OpenCV's
+area and perimeter, each dilated path against pyclipper, point for point, in Clipper's order."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.synthetic import receipt_polygons
-from ocr_targets.dilation import _dilate, dilate
 from ocr_targets.geometry import as_polygons, clipper_offset, shrink_distance
+from ocr_targets.offsets import _dilate, dilate, shrink_distances
 from tests.helpers import examples
 
 
@@ -87,3 +88,23 @@ coordinate = st.integers(-50, 250)
 def test_any_words_at_any_offset_equal_pyclipper(words, distances):
     polygons = [np.array(word, dtype=np.int32) for word in words]
     assert_as_pyclipper(polygons, distances[: len(polygons)])
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(coordinate, coordinate), min_size=2, max_size=9), min_size=1, max_size=6),
+    st.floats(0.05, 0.95),
+)
+def test_each_words_offset_equals_opencvs(words, ratio):
+    polygons = [np.array(word, dtype=np.int32) for word in words]
+    assert shrink_distances(polygons, ratio) == [shrink_distance(polygon, ratio) for polygon in polygons]
+
+
+def test_offsets_of_receipts_and_of_far_and_odd_words_equal_opencvs():
+    rng = np.random.default_rng(5)
+    polygons = as_polygons(receipt_polygons(rng)) + random_words(rng, examples(20_000))
+    polygons += [np.array(word, dtype=np.int32) for word in ([[0, 0], [9, 0]], [[3, 3], [3, 3], [3, 3]])]
+    far = [polygon * 4099 + 7_000_001 for polygon in random_words(rng, 200)]  # sums far from exact in float32
+    for group in (polygons, far):
+        assert shrink_distances(group, 0.4) == [shrink_distance(polygon, 0.4) for polygon in group]
+    assert shrink_distances(polygons[-2:], 0.4) == [None, None]  # words the baseline skips
