@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._torch import torch
+from .arrays import BY_NAME
 from .batch import item_maps, stack, target_tensors
 from .config import TargetConfig
 from .dataset import StoredBatch, UFODataset
@@ -85,9 +86,11 @@ class OnTheFlyCollate(_Collate):
     def fill(self, batch: Sequence[dict], out: list[dict[str, np.ndarray]]) -> None:
         for item, maps in zip(batch, out, strict=True):
             _, height, width = item["image"].shape
-            targets = self.compute((height, width), item["polygons"], self.config, item.get("ignore"))
+            drawn = {name: array for name, array in maps.items() if array.dtype == BY_NAME[name].dtype}
+            targets = self.compute((height, width), item["polygons"], self.config, item.get("ignore"), out=drawn)
             for name, array in maps.items():
-                array[...] = getattr(targets, name)
+                if name not in drawn:  # a compact batch's uint8 probability map
+                    array[...] = getattr(targets, name)
 
 
 class StoreCollate(_Collate):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .arrays import BY_NAME
 from .border import draw_borders
 from .config import TargetConfig
 from .geometry import EPS, as_polygons, clipper_offsets, shrink_and_dilate, shrink_distance
@@ -37,20 +38,24 @@ def reference_targets(
     polygons: Sequence[npt.ArrayLike],
     config: TargetConfig = TargetConfig(),
     ignore: Sequence[bool] | None = None,
+    *,
+    out: Mapping[str, np.ndarray] | None = None,
 ) -> Targets:
     """The baseline's on-the-fly algorithm, step by step as its collate (``DBCollateFN``) runs it.
 
-    Written to be read and to be the yardstick of ``verify``, not to be fast.
+    Written to be read and to be the yardstick of ``verify``, not to be fast. ``out``, as in
+    :func:`compute_targets`.
     """
-    canvas = _Canvas(_check_shape(shape))
+    canvas = _Canvas(_check_shape(shape), out)
     thresh_map = np.zeros(canvas.shape, dtype=np.float32)
     for polygon, ignored, distance in _words(polygons, ignore, config, canvas, _each_distance):
         shrunk, dilated = shrink_and_dilate(polygon, distance)
         canvas.add(polygon, shrunk, dilated, ignored)
         for path in dilated:
             _draw_border_reference(thresh_map, polygon, path, distance)
-    thresh_map = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
-    return canvas.targets(thresh_map)
+    scaled = canvas.new("thresh_map", 0)
+    scaled[...] = thresh_map * (config.thresh_max - config.thresh_min) + config.thresh_min
+    return canvas.targets(scaled)
 
 
 def compute_targets(
@@ -58,17 +63,22 @@ def compute_targets(
     polygons: Sequence[npt.ArrayLike],
     config: TargetConfig = TargetConfig(),
     ignore: Sequence[bool] | None = None,
+    *,
+    out: Mapping[str, np.ndarray] | None = None,
 ) -> Targets:
     """The fast path: the same maps as :func:`reference_targets`, bit for bit.
+
+    ``out`` may hold arrays of the image's shape, by map name (``prob_map``, ...), for the maps
+    to be drawn into in place of new ones (a collate's views of its batch tensors: no copy).
 
     The shrunk paths and the fills are the reference's; the dilated paths come from
     :mod:`ocr_targets.offsets` (compiled for most words, all words in one call); the
     threshold map, where the reference spends nearly all its time, is drawn for all
     words at once by the compiled kernel in :mod:`ocr_targets.border`.
     """
-    canvas = _Canvas(_check_shape(shape))
+    canvas = _Canvas(_check_shape(shape), out)
     scale, offset = np.float32(config.thresh_max - config.thresh_min), np.float32(config.thresh_min)
-    thresh_map = np.full(canvas.shape, offset)  # the scaled zero
+    thresh_map = canvas.new("thresh_map", offset)  # the scaled zero
     drawn = _words(polygons, ignore, config, canvas, shrink_distances)
     words = [polygon for polygon, _, _ in drawn]
     distances = [distance for _, _, distance in drawn]
@@ -143,12 +153,26 @@ class _Canvas:
     """What both paths build the same way, word by word: the probability map, the masks
     and the shrunk polygons. The threshold map is each path's own business."""
 
-    def __init__(self, shape: tuple[int, int]) -> None:
+    def __init__(self, shape: tuple[int, int], out: Mapping[str, np.ndarray] | None) -> None:
         self.shape = shape
-        self.prob_map = np.zeros(shape, dtype=np.float32)
-        self.prob_mask = np.ones(shape, dtype=np.uint8)
-        self.thresh_mask = np.zeros(shape, dtype=np.uint8)
+        self.out = out or {}
+        self.prob_map = self.new("prob_map", 0)
+        self.prob_mask = self.new("prob_mask", 1)
+        self.thresh_mask = self.new("thresh_mask", 0)
         self.shrunk_polygons: list[np.ndarray] = []
+
+    def new(self, name: str, value: float) -> np.ndarray:
+        """The map ``name`` set to ``value``: the caller's ``out[name]`` if given, else a new array."""
+        dtype, array = BY_NAME[name].dtype, self.out.get(name)
+        if array is None:
+            return np.zeros(self.shape, dtype) if value == 0 else np.full(self.shape, value, dtype)
+        if array.shape != self.shape or array.dtype != dtype or not array.flags.c_contiguous:
+            raise ValueError(
+                f"out[{name!r}] must be a C-contiguous {np.dtype(dtype)} array of shape {self.shape}, "
+                f"got {array.dtype} {array.shape}"
+            )
+        array.fill(value)
+        return array
 
     def add(self, polygon: np.ndarray, shrunk: list[np.ndarray], dilated: list[np.ndarray], ignored: bool) -> None:
         """Draw a word from its shrunk and dilated paths."""

@@ -225,3 +225,21 @@ def test_words_without_area_add_nothing(make, word):
     assert len(targets.shrunk_polygons) == 1
     if len(word) >= 2:  # 3 array elements or more: masked out in the DB-style probability mask
         assert targets.prob_mask[word[0][1], word[0][0]] == 0
+
+
+@pytest.mark.parametrize("make", [compute_targets, reference_targets])
+def test_maps_are_drawn_into_the_arrays_given(make):
+    polygons = receipt_polygons(np.random.default_rng(3))
+    fresh = make((640, 640), polygons)
+    out = {
+        "prob_map": np.full((640, 640), 7, dtype=np.float32),  # stale values, as a reused batch tensor holds
+        "thresh_map": np.full((640, 640), 7, dtype=np.float32),
+        "thresh_mask": np.full((640, 640), 7, dtype=np.uint8),
+    }
+    drawn = make((640, 640), polygons, out=out)
+    assert all(getattr(drawn, name) is array for name, array in out.items())
+    assert_same_targets(drawn, fresh)
+    with pytest.raises(
+        ValueError, match=r"out\['prob_mask'\] must be a C-contiguous uint8 array of shape \(640, 640\)"
+    ):
+        make((640, 640), polygons, out={"prob_mask": np.zeros((640, 640), dtype=np.float32)})
