@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import chain
 from typing import NamedTuple
 
 import cv2
@@ -87,18 +87,17 @@ def clipper_offsets(polygons: Sequence[np.ndarray], deltas: Sequence[float]) -> 
         offset.Clear()
         offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
         results.append(offset.Execute(delta))
-    lengths = [len(path) for paths in results for path in paths]
-    points = chain.from_iterable(chain.from_iterable(chain.from_iterable(results)))
-    flat = np.fromiter(points, dtype=np.int32, count=2 * sum(lengths)).reshape(-1, 2)
-    ends = accumulate(lengths)
-    start, paths = 0, []
-    for result in results:
-        paths.append([])
-        for _ in result:
-            end = next(ends)
-            paths[-1].append(flat[start:end])
-            start = end
-    return paths
+    arrays = iter(as_arrays([path for paths in results for path in paths]))
+    return [[next(arrays) for _ in paths] for paths in results]
+
+
+def as_arrays(paths: Sequence[list[list[int]]]) -> list[np.ndarray]:
+    """Clipper paths as (K, 2) int32 arrays, views of one array made in one pass over them all."""
+    counts = [len(path) for path in paths]
+    flat = chain.from_iterable(chain.from_iterable(paths))
+    points = np.fromiter(flat, dtype=np.int32, count=2 * sum(counts)).reshape(-1, 2)
+    ends = np.cumsum(counts).tolist()
+    return [points[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
 # How far (pixels) a word may stick out of a frame and still count as drawn on it (rule 5).

@@ -37,6 +37,7 @@ from .geometry import EPS, clipper_offsets
 
 _TWO_PI = 2 * math.pi
 _ARC_TOLERANCE = 0.25  # pyclipper's default, as PyclipperOffset() is made
+_NEAR_ZERO = 1e-20  # Clipper's tolerance: an offset below it copies the path instead
 
 
 def shrink_distances(polygons: Sequence[np.ndarray], shrink_ratio: float) -> list[float | None]:
@@ -49,8 +50,9 @@ def shrink_distances(polygons: Sequence[np.ndarray], shrink_ratio: float) -> lis
 
 
 def dilate(polygons: Sequence[np.ndarray], distances: Sequence[float]) -> list[list[np.ndarray]]:
-    """Each (N, 2) int32 polygon's Clipper round-join offset by its distance (> 0): the paths
-    ``pyclipper.PyclipperOffset`` gives, as (K, 2) int32 arrays."""
+    """Each (N, 2) polygon's Clipper round-join offset by its distance (>= 0): the paths
+    ``pyclipper.PyclipperOffset`` gives, as (K, 2) int32 arrays. Float coordinates are
+    truncated, as pyclipper truncates them."""
     if not polygons:
         return []
     vertices, starts = _packed(polygons)
@@ -100,7 +102,8 @@ def _dilate(vertices, starts, distances):
     capacity, longest = 0, 0
     for k in range(words):
         count = starts[k + 1] - starts[k]
-        capacity += count * (_round_steps(distances[k]) + 3)
+        if distances[k] >= _NEAR_ZERO:
+            capacity += count * (_round_steps(distances[k]) + 3)
         longest = max(longest, count)
     points = np.empty((capacity, 2), dtype=np.int32)
     bounds = np.zeros(words + 1, dtype=np.int64)
@@ -112,6 +115,9 @@ def _dilate(vertices, starts, distances):
     preceding = np.empty(capacity, dtype=np.int64)
     end = 0
     for k in range(words):
+        if not distances[k] >= _NEAR_ZERO:  # Clipper copies the path instead: left to pyclipper
+            bounds[k + 1] = end
+            continue
         count = _strip(vertices[starts[k] : starts[k + 1]], contour)
         if count >= 3:
             made = _offset(contour[:count], normals, distances[k], raw)

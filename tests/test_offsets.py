@@ -108,3 +108,12 @@ def test_offsets_of_receipts_and_of_far_and_odd_words_equal_opencvs():
     for group in (polygons, far):
         assert shrink_distances(group, 0.4) == [shrink_distance(polygon, 0.4) for polygon in group]
     assert shrink_distances(polygons[-2:], 0.4) == [None, None]  # words the baseline skips
+
+
+def test_float_words_and_offsets_near_zero_equal_pyclipper():
+    # The stacks' words are floats, which Clipper truncates; docTR offsets a Z-ordered quad by 0.
+    rng = np.random.default_rng(8)
+    words = [word + rng.uniform(-0.99, 0.99, word.shape) for word in random_words(rng, 400)]
+    distances = rng.choice([0.0, 1e-21, 1e-19, 0.3, 4.5], len(words)).tolist()
+    for polygon, distance, paths in zip(words, distances, dilate(words, distances), strict=True):
+        assert [path.tolist() for path in paths] == [path.tolist() for path in clipper_offset(polygon, distance)]

@@ -5,7 +5,6 @@ each over the box of its first dilated path, drawn by one call of the compiled k
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 
 import numpy as np
 import pyclipper
@@ -40,15 +39,6 @@ def offsetter(polygon: np.ndarray) -> pyclipper.PyclipperOffset:
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(polygon.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
     return offset
-
-
-def as_arrays(paths: Sequence[list[list[int]]]) -> list[np.ndarray]:
-    """Clipper paths as (K, 2) int32 arrays, views of one array made in one pass over them all."""
-    counts = [len(path) for path in paths]
-    flat = chain.from_iterable(chain.from_iterable(paths))
-    points = np.fromiter(flat, dtype=np.int32, count=2 * sum(counts)).reshape(-1, 2)
-    ends = np.cumsum(counts).tolist()
-    return [points[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
 def draw_words(

@@ -26,7 +26,9 @@ import cv2
 import numpy as np
 import shapely
 
-from ._draw import as_arrays, draw_words, measure, offsetter, shapes
+from ..geometry import clipper_offsets
+from ..offsets import dilate
+from ._draw import draw_words, measure, shapes
 
 if TYPE_CHECKING:
     from ..store import TargetStore
@@ -132,28 +134,25 @@ def _draw_class(self, polygons, boxes, sizes, seg_target, seg_mask, thresh_targe
     kept = [k for k in range(len(polygons)) if not sizes[k] < self.min_size_box]
     areas, lengths = measure(polygons[kept])
     factor = float(1 - np.power(self.shrink_ratio, 2))  # Python floats: numpy's float64 arithmetic
+    offsets = [area * factor / length for area, length in zip(areas.tolist(), lengths.tolist(), strict=True)]
     shrunk, candidates = [], []
-    for k, area, length in zip(kept, areas.tolist(), lengths.tolist(), strict=True):
-        distance = area * factor / length
-        clipper = offsetter(polygons[k])
-        paths = clipper.Execute(-distance)
+    inward = clipper_offsets([polygons[k] for k in kept], [-distance for distance in offsets])
+    for k, distance, paths in zip(kept, offsets, inward, strict=True):
         if paths and len(paths[0]) > 2:
             shrunk.append(paths[0])
-            candidates.append((k, distance, clipper))
+            candidates.append((k, distance))
         else:
             rejected.append(k)
-    shrunk = as_arrays(shrunk)
     valid = shapely.is_valid(shapes(shrunk)).tolist() if shrunk else []
-    words, distances, dilated = [], [], []
-    for (k, distance, clipper), path, ok in zip(candidates, shrunk, valid, strict=True):
+    words, distances = [], []
+    for (k, distance), path, ok in zip(candidates, shrunk, valid, strict=True):
         if not ok:
             rejected.append(k)
             continue
         cv2.fillPoly(seg_target, [path], 1.0)
         words.append(polygons[k])
         distances.append(distance)
-        dilated.append(clipper.Execute(distance)[0])  # Clipper's second offset of the same path: the same as afresh
-    dilated = as_arrays(dilated)
+    dilated = [paths[0] for paths in dilate(words, distances)]
     for path in dilated:
         cv2.fillPoly(thresh_mask, [path], 1)
     for k in rejected:

@@ -26,7 +26,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._draw import as_arrays, draw_words, measure, offsetter
+from ..geometry import as_arrays
+from ..offsets import dilate
+from ._draw import draw_words, measure, offsetter
 
 
 class MakeBorderMap:
@@ -88,19 +90,20 @@ def border_map(
     skipped["fewer than 3 points"] += sum(0 < len(polygon) < 3 for polygon in polygons)
     areas, lengths = measure(measurable)
     factor = float(1 - np.power(shrink_ratio, 2))  # Python floats: numpy's float64 arithmetic, faster
+    candidates = [
+        (polygon, area * factor / length)
+        for polygon, area, length in zip(measurable, areas.tolist(), lengths.tolist(), strict=True)
+        if area > 0  # PaddleOCR's own guard
+    ]
+    dilations = dilate([polygon for polygon, _ in candidates], [distance for _, distance in candidates])
     words, distances, paths = [], [], []
-    for polygon, area, length in zip(measurable, areas.tolist(), lengths.tolist(), strict=True):
-        if area <= 0:
-            continue  # PaddleOCR's own guard
-        distance = area * factor / length
-        dilated = offsetter(polygon).Execute(distance)
+    for (polygon, distance), dilated in zip(candidates, dilations, strict=True):
         if not dilated:
             skipped["empty offset"] += 1
             continue
         words.append(polygon)
         distances.append(distance)
         paths.append(dilated[0])
-    paths = as_arrays(paths)
     for path in paths:
         cv2.fillPoly(mask, [path], 1.0)  # a box wholly outside the image fills nothing
     outside = draw_words(thresh_map, words, distances, paths, scale, offset, doctr=False)
