@@ -38,6 +38,9 @@ from .geometry import EPS, clipper_offsets
 _TWO_PI = 2 * math.pi
 _ARC_TOLERANCE = 0.25  # pyclipper's default, as PyclipperOffset() is made
 _NEAR_ZERO = 1e-20  # Clipper's tolerance: an offset below it copies the path instead
+# Beyond this offset (no word's D: coordinates stay below 2**24) pyclipper keeps the word, so the
+# buffers here stay small and the integer arithmetic far from overflow.
+_FAR = 2.0**24
 
 
 def shrink_distances(polygons: Sequence[np.ndarray], shrink_ratio: float) -> list[float | None]:
@@ -102,7 +105,7 @@ def _dilate(vertices, starts, distances):
     capacity, longest = 0, 0
     for k in range(words):
         count = starts[k + 1] - starts[k]
-        if distances[k] >= _NEAR_ZERO:
+        if _NEAR_ZERO <= distances[k] <= _FAR:
             capacity += count * (_round_steps(distances[k]) + 3)
         longest = max(longest, count)
     points = np.empty((capacity, 2), dtype=np.int32)
@@ -115,7 +118,7 @@ def _dilate(vertices, starts, distances):
     preceding = np.empty(capacity, dtype=np.int64)
     end = 0
     for k in range(words):
-        if not distances[k] >= _NEAR_ZERO:  # Clipper copies the path instead: left to pyclipper
+        if not _NEAR_ZERO <= distances[k] <= _FAR:  # near zero, Clipper copies the path: left to pyclipper
             bounds[k + 1] = end
             continue
         count = _strip(vertices[starts[k] : starts[k + 1]], contour)
