@@ -117,3 +117,10 @@ def test_float_words_and_offsets_near_zero_equal_pyclipper():
     distances = rng.choice([0.0, 1e-21, 1e-19, 0.3, 4.5], len(words)).tolist()
     for polygon, distance, paths in zip(words, distances, dilate(words, distances), strict=True):
         assert [path.tolist() for path in paths] == [path.tolist() for path in clipper_offset(polygon, distance)]
+
+
+def test_an_offset_beyond_any_word_is_left_to_pyclipper():
+    # Clipper would draw about 1e8 points a corner; the compiled pass must not size buffers for them.
+    triangle = np.array([[0, 0], [40, 0], [0, 30]], dtype=np.int32)
+    assert not certified([triangle], [1e15])[0]
+    assert certified([triangle], [2.0**23])[0]
