@@ -79,8 +79,9 @@ def clipper_offset(polygon: np.ndarray, delta: float) -> list[np.ndarray]:
 
 
 def clipper_offsets(polygons: Sequence[np.ndarray], deltas: Sequence[float]) -> list[list[np.ndarray]]:
-    """:func:`clipper_offset` of each polygon by its delta. One offsetter, and one conversion of
-    all the paths' points to an array: per word, Clipper's own work is then most of the cost."""
+    """:func:`clipper_offset` of each polygon by its delta (float coordinates are truncated, as
+    pyclipper truncates them). One offsetter, and one conversion of all the paths' points to an
+    array: per word, Clipper's own work is then most of the cost."""
     offset = pyclipper.PyclipperOffset()
     results = []
     for polygon, delta in zip(polygons, deltas, strict=True):
