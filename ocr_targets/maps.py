@@ -111,7 +111,7 @@ def _boxes(dilations: list[list[np.ndarray]], shape: tuple[int, int]) -> np.ndar
 def load_compiled() -> None:
     """Load the fast path's compiled kernels from numba's cache now: 0.3-0.5 s of a core in a fresh
     process, most of it numba's one-time set-up of its CPU target. A process forked afterwards
-    (the job's workers, from their forkserver) starts with it loaded."""
+    (the job's workers, from their forkserver) starts with them loaded."""
     compute_targets((8, 8), [[[1, 1], [6, 1], [6, 6], [1, 6]]])
 
 

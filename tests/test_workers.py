@@ -69,17 +69,19 @@ def _whence(_: int) -> tuple[int, str, bool, int]:
     import PIL.Image
 
     from ocr_targets.border import draw_borders
+    from ocr_targets.offsets import _dilate, _distances
     from ocr_targets.store import _zarr
 
     parent = os.getppid()
     command = Path(f"/proc/{parent}/cmdline").read_bytes().decode()
-    ready = len(draw_borders.overloads) + PIL.Image._initialized  # before this worker computed anything
+    kernels = (draw_borders, _dilate, _distances)
+    ready = sum(len(kernel.overloads) for kernel in kernels) + PIL.Image._initialized  # before any computing here
     return parent, command, _zarr._IMPORTED_BY == os.getpid(), ready
 
 
 def test_workers_are_forked_from_a_server_that_imported_what_tasks_need():
     """Not the client (which may hold threads), not fresh interpreters (a second each): the
-    forkserver, preloaded, with the fast path's kernel loaded and PIL's plugins (else each worker
+    forkserver, preloaded, with the fast path's kernels loaded and PIL's plugins (else each worker
     loads them at its first image); each worker owns rayon's pool, which the server never entered."""
     context = workers.context()
     assert context.get_start_method() == "forkserver"
@@ -88,7 +90,7 @@ def test_workers_are_forked_from_a_server_that_imported_what_tasks_need():
     assert {parent for parent, *_ in found} != {os.getpid()}
     assert all("forkserver" in command and "precompute.preload" in command for _, command, *_ in found), found
     assert all(owns for *_, owns, _ in found)
-    assert all(ready == 2 for *_, ready in found), found  # one overload loaded, PIL's plugins at level 1
+    assert all(ready == 4 for *_, ready in found), found  # one overload of each kernel loaded, PIL's at level 1
 
 
 def _dies(task: int) -> int:
