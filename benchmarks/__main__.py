@@ -113,15 +113,14 @@ def bench_job(images: int) -> None:
 
         floor_label = "floor: decode + fast path, 1 core, no writes"
         pair_label = "the same floor on 2 processes, half each"
-        pair = ProcessPoolExecutor(2, mp_context=workers.context())
-        list(pair.map(floor_work, [folder] * 2, [every[:2], every[2:4]]))  # both started and loaded, untimed
-        runs = {
-            floor_label: lambda: floor_work(folder, every),
-            pair_label: lambda: list(pair.map(floor_work, [folder] * 2, [every[::2], every[1::2]])),
-        }
-        runs |= {f"precompute --jobs {jobs}": job({"jobs": jobs}) for jobs in (1, 2)}
-        seconds = best_interleaved(runs, passes=2)  # the floor among the runs: all see the same machine
-        pair.shutdown()
+        with ProcessPoolExecutor(2, mp_context=workers.context()) as pair:
+            list(pair.map(floor_work, [folder] * 2, [every[:2], every[2:4]]))  # both started and loaded, untimed
+            runs = {
+                floor_label: lambda: floor_work(folder, every),
+                pair_label: lambda: list(pair.map(floor_work, [folder] * 2, [every[::2], every[1::2]])),
+            }
+            runs |= {f"precompute --jobs {jobs}": job({"jobs": jobs}) for jobs in (1, 2)}
+            seconds = best_interleaved(runs, passes=2)  # the floor among the runs: all see the same machine
         # the clusters apart, after: the exit of a cluster's processes disturbed the run after it
         clusters = {f"precompute --dask local:{n} (cluster start included)": {"dask": f"local:{n}"} for n in (1, 2)}
         seconds |= best_interleaved({label: job(options) for label, options in clusters.items()}, 2, warm_up=False)
