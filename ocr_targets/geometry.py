@@ -101,6 +101,13 @@ def as_arrays(paths: Sequence[list[list[int]]]) -> list[np.ndarray]:
     return [points[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
+def path_bounds(paths: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each (K, 2) path's least and greatest x and y, as two (P, 2) arrays, in one pass over them all."""
+    starts = np.cumsum([0] + [len(path) for path in paths[:-1]])
+    points = np.concatenate(paths)
+    return np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+
+
 # How far (pixels) a word may stick out of a frame and still count as drawn on it (rule 5).
 _FRAME_TOLERANCE = 1.5
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from .arrays import BY_NAME
 from .border import draw_borders
 from .config import TargetConfig
-from .geometry import EPS, as_polygons, clipper_offsets, shrink_and_dilate, shrink_distance
+from .geometry import EPS, as_polygons, clipper_offsets, path_bounds, shrink_and_dilate, shrink_distance
 from .offsets import dilate, shrink_distances
 
 
@@ -99,11 +99,9 @@ def _boxes(dilations: list[list[np.ndarray]], shape: tuple[int, int]) -> np.ndar
     paths = [(word, path) for word, dilated in enumerate(dilations) for path in dilated]
     if not paths:
         return np.zeros((0, 5), dtype=np.int64)
-    points = np.concatenate([path for _, path in paths])
-    starts = np.cumsum([0] + [len(path) for _, path in paths[:-1]])
     height, width = shape
-    low = np.maximum(np.minimum.reduceat(points, starts), 0)
-    high = np.minimum(np.maximum.reduceat(points, starts), [width - 1, height - 1])
+    low, high = path_bounds([path for _, path in paths])
+    low, high = np.maximum(low, 0), np.minimum(high, [width - 1, height - 1])
     boxes = np.column_stack([[word for word, _ in paths], low, high]).astype(np.int64)
     return boxes[(low <= high).all(axis=1)]
 

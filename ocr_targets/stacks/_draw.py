@@ -10,6 +10,7 @@ import numpy as np
 import pyclipper
 import shapely
 
+from ..geometry import path_bounds
 from ._kernels import draw_borders
 
 
@@ -62,9 +63,7 @@ def draw_words(
     if not polygons:
         return np.zeros(0, dtype=bool)
     height, width = thresh_map.shape
-    starts = np.cumsum([0] + [len(path) for path in paths])[:-1]
-    points = np.concatenate(paths)
-    low, high = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+    low, high = path_bounds(paths)
     x0, x1, column, x_ok = _windows(low[:, 0], high[:, 0], width)
     y0, y1, row, y_ok = _windows(low[:, 1], high[:, 1], height)
     drawn = x_ok & y_ok
