@@ -125,8 +125,9 @@ def _dilate(vertices, starts, distances):
         if count >= 3:
             made = _offset(contour[:count], normals, distances[k], raw)
             first = _corners(raw[:made], following, preceding)
-            if first >= 0 and _certified(raw, following, preceding, first):
-                end = _emit(raw, following, first, points, end)
+            top = _top(raw, following, first) if first >= 0 else -1
+            if top >= 0 and _certified(raw, following, preceding, top):
+                end = _emit(raw, following, top, points, end)
                 certified[k] = True
         else:
             certified[k] = True  # Clipper drops a closed path of fewer than 3 distinct points
@@ -283,13 +284,13 @@ def _between(raw, a, b, c):
 
 
 @numba.njit(cache=True)
-def _certified(raw, following, preceding, first):
+def _certified(raw, following, preceding, top):
     """Whether Clipper's union leaves the linked polygon as it is: every turn positive, one
     winding (y changes direction twice), and at each vertex's y strictly between the top
     and the bottom, the left side's x, rounded as Clipper's ``TopX`` rounds it, is strictly
-    left of the right side's."""
+    left of the right side's. ``top`` is the top-right-most point (:func:`_top`)."""
     changes, last_sign = 0, 0
-    point = first
+    point = top
     while True:
         after = following[point]
         if _cross(raw, point, after, following[after]) <= 0:
@@ -301,9 +302,9 @@ def _certified(raw, following, preceding, first):
                 changes += 1
             last_sign = sign
         point = after
-        if point == first:
+        if point == top:
             break
-    point = first
+    point = top
     while True:  # close the cycle: compare the last direction with the first one
         step = raw[following[point], 1] - raw[point, 1]
         if step != 0:
@@ -313,7 +314,6 @@ def _certified(raw, following, preceding, first):
         point = following[point]
     if changes != 2:
         return False
-    top = _top(raw, following, first)
     bottom = top
     point = following[top]
     while point != top:
@@ -360,9 +360,8 @@ def _top_x(raw, upper, lower, level):
 
 
 @numba.njit(cache=True)
-def _emit(raw, following, first, points, end):
+def _emit(raw, following, top, points, end):
     """Write the polygon from just after its top-right-most point round to it, as Clipper outputs it."""
-    top = _top(raw, following, first)
     point = following[top]
     while True:
         points[end, 0], points[end, 1] = raw[point, 0], raw[point, 1]
